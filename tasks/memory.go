@@ -1,0 +1,336 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// Memory is the embedded Store: everything lives in this process and is
+// lost when it exits. It is the default when no Redis URL is given.
+type Memory struct {
+	mu      sync.Mutex
+	tasks   map[string]*memTask
+	watches map[*memWatch]struct{}
+	queue   chan string
+	now     func() time.Time
+}
+
+type memTask struct {
+	task    Task
+	answers map[string]abi.InputResponse
+	// changed is closed and replaced on every change, waking waiters.
+	changed chan struct{}
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{
+		tasks:   make(map[string]*memTask),
+		watches: make(map[*memWatch]struct{}),
+		queue:   make(chan string, 1024),
+		now:     time.Now,
+	}
+}
+
+func (m *Memory) Create(_ context.Context, t *Task) error {
+	if t.Status != Working {
+		return fmt.Errorf("task %s: must be created working, not %q: %w", t.ID, t.Status, ErrIllegalTransition)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweepLocked()
+	if _, ok := m.tasks[t.ID]; ok {
+		return fmt.Errorf("task %s already exists", t.ID)
+	}
+	mt := &memTask{task: *clone(t), answers: map[string]abi.InputResponse{}, changed: make(chan struct{})}
+	m.tasks[t.ID] = mt
+	m.broadcastLocked(Event{Kind: EventStatus, TaskID: t.ID, Status: t.Status})
+	return nil
+}
+
+func (m *Memory) Get(_ context.Context, id string) (*Task, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt, err := m.lookupLocked(id)
+	if err != nil {
+		return nil, err
+	}
+	return clone(&mt.task), nil
+}
+
+func (m *Memory) List(_ context.Context, owner, cursor string, limit int) ([]*Task, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweepLocked()
+	var all []*Task
+	for _, mt := range m.tasks {
+		if mt.task.Kind == KindTask && mt.task.Owner == owner {
+			all = append(all, &mt.task)
+		}
+	}
+	sortNewestFirst(all)
+	return page(all, cursor, limit)
+}
+
+func (m *Memory) RequestInput(_ context.Context, id string, reqs map[string]abi.InputRequest) error {
+	return m.update(id, func(mt *memTask) error {
+		t := &mt.task
+		if !CanTransition(t.Status, InputRequired) {
+			return transitionError(id, t.Status, InputRequired)
+		}
+		for key := range reqs {
+			if _, dup := t.InputRequests[key]; dup {
+				return fmt.Errorf("task %s: input request %q already pending", id, key)
+			}
+		}
+		if t.InputRequests == nil {
+			t.InputRequests = make(map[string]abi.InputRequest, len(reqs))
+		}
+		maps.Copy(t.InputRequests, reqs)
+		t.Status = InputRequired
+		return nil
+	})
+}
+
+func (m *Memory) Answer(_ context.Context, id, key string, resp abi.InputResponse) error {
+	return m.update(id, func(mt *memTask) error {
+		t := &mt.task
+		if t.Status.Terminal() {
+			return transitionError(id, t.Status, Working)
+		}
+		if _, ok := t.InputRequests[key]; !ok {
+			return fmt.Errorf("task %s: input request %q: %w", id, key, ErrNotPending)
+		}
+		delete(t.InputRequests, key)
+		mt.answers[key] = resp
+		if len(t.InputRequests) == 0 {
+			t.InputRequests = nil
+			t.Status = Working
+		}
+		return nil
+	})
+}
+
+func (m *Memory) AwaitAnswers(ctx context.Context, id string, keys []string) (map[string]abi.InputResponse, error) {
+	for {
+		m.mu.Lock()
+		mt, err := m.lookupLocked(id)
+		if err != nil {
+			m.mu.Unlock()
+			return nil, err
+		}
+		if mt.task.Status.Terminal() {
+			m.mu.Unlock()
+			return nil, transitionError(id, mt.task.Status, Working)
+		}
+		if got, ok := takeAnswers(mt.answers, keys); ok {
+			m.mu.Unlock()
+			return got, nil
+		}
+		changed := mt.changed
+		m.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// takeAnswers removes and returns the answers to keys once all are there.
+func takeAnswers(answers map[string]abi.InputResponse, keys []string) (map[string]abi.InputResponse, bool) {
+	for _, k := range keys {
+		if _, ok := answers[k]; !ok {
+			return nil, false
+		}
+	}
+	got := make(map[string]abi.InputResponse, len(keys))
+	for _, k := range keys {
+		got[k] = answers[k]
+		delete(answers, k)
+	}
+	return got, true
+}
+
+func (m *Memory) Complete(_ context.Context, id string, result json.RawMessage) error {
+	return m.finish(id, Completed, func(t *Task) { t.Result = slices.Clone(result) })
+}
+
+func (m *Memory) Fail(_ context.Context, id, message string) error {
+	return m.finish(id, Failed, func(t *Task) { t.Error = message; t.StatusMessage = message })
+}
+
+func (m *Memory) Cancel(_ context.Context, id, message string) error {
+	return m.finish(id, Cancelled, func(t *Task) { t.StatusMessage = message })
+}
+
+func (m *Memory) finish(id string, to Status, set func(*Task)) error {
+	return m.update(id, func(mt *memTask) error {
+		t := &mt.task
+		if !CanTransition(t.Status, to) {
+			return transitionError(id, t.Status, to)
+		}
+		t.Status = to
+		t.InputRequests = nil
+		clear(mt.answers)
+		set(t)
+		return nil
+	})
+}
+
+// update applies change under the lock, stamps the task, wakes waiters and
+// tells watchers.
+func (m *Memory) update(id string, change func(*memTask) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt, err := m.lookupLocked(id)
+	if err != nil {
+		return err
+	}
+	if err := change(mt); err != nil {
+		return err
+	}
+	mt.task.UpdatedAt = m.now()
+	close(mt.changed)
+	mt.changed = make(chan struct{})
+	m.broadcastLocked(Event{Kind: EventStatus, TaskID: id, Status: mt.task.Status})
+	return nil
+}
+
+func (m *Memory) lookupLocked(id string) (*memTask, error) {
+	mt, ok := m.tasks[id]
+	if !ok || m.now().After(mt.task.ExpiresAt()) {
+		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	return mt, nil
+}
+
+// sweepLocked forgets expired tasks, waking anything still waiting on them.
+func (m *Memory) sweepLocked() {
+	now := m.now()
+	for id, mt := range m.tasks {
+		if now.After(mt.task.ExpiresAt()) {
+			close(mt.changed)
+			delete(m.tasks, id)
+		}
+	}
+}
+
+func (m *Memory) Publish(_ context.Context, e Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.broadcastLocked(e)
+	return nil
+}
+
+func (m *Memory) Watch(ctx context.Context) (<-chan Event, error) {
+	w := &memWatch{wake: make(chan struct{}, 1)}
+	m.mu.Lock()
+	m.watches[w] = struct{}{}
+	m.mu.Unlock()
+	out := make(chan Event)
+	go func() {
+		defer close(out)
+		defer func() {
+			m.mu.Lock()
+			delete(m.watches, w)
+			m.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-w.wake:
+			case <-ctx.Done():
+				return
+			}
+			for _, e := range w.drain() {
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (m *Memory) broadcastLocked(e Event) {
+	for w := range m.watches {
+		w.push(e)
+	}
+}
+
+// memWatch queues events for one watcher without bound, so a slow watcher
+// never blocks a store writer and never loses an event.
+type memWatch struct {
+	mu     sync.Mutex
+	events []Event
+	wake   chan struct{}
+}
+
+func (w *memWatch) push(e Event) {
+	w.mu.Lock()
+	w.events = append(w.events, e)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *memWatch) drain() []Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	evs := w.events
+	w.events = nil
+	return evs
+}
+
+func (m *Memory) Queue() Queue { return memQueue{m.queue} }
+
+func (m *Memory) Close() error { return nil }
+
+type memQueue struct{ ch chan string }
+
+func (q memQueue) Enqueue(ctx context.Context, id string) error {
+	select {
+	case q.ch <- id:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (q memQueue) Next(ctx context.Context) (Delivery, error) {
+	select {
+	case id := <-q.ch:
+		return memDelivery(id), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// memDelivery needs no acknowledgement: a process that dies takes its
+// memory store with it.
+type memDelivery string
+
+func (d memDelivery) TaskID() string            { return string(d) }
+func (d memDelivery) Redelivered() bool         { return false }
+func (d memDelivery) Ack(context.Context) error { return nil }
+
+func clone(t *Task) *Task {
+	c := *t
+	c.Args = slices.Clone(t.Args)
+	c.Accepts = slices.Clone(t.Accepts)
+	c.ProgressToken = slices.Clone(t.ProgressToken)
+	c.Result = slices.Clone(t.Result)
+	c.InputRequests = maps.Clone(t.InputRequests)
+	return &c
+}

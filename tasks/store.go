@@ -1,0 +1,103 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// Store keeps task records and carries everything that happens to them
+// between processes. Every method that changes a task is one atomic step:
+// when an answer, a cancellation, a failure and a completion race, exactly
+// one wins and the others get ErrTerminal, ErrNotPending or
+// ErrIllegalTransition.
+//
+// Nothing waits by polling: AwaitAnswers blocks on the store's own
+// primitive (a channel, a Redis blocking pop) and Watch pushes events.
+type Store interface {
+	// Create stores a new task; its Status must be Working.
+	Create(ctx context.Context, t *Task) error
+	// Get returns a copy of the task, or ErrNotFound (also once expired).
+	Get(ctx context.Context, id string) (*Task, error)
+	// List returns KindTask tasks of owner, newest first, a page at a time.
+	// An empty cursor starts at the beginning; an empty next cursor ends.
+	List(ctx context.Context, owner, cursor string, limit int) (page []*Task, next string, err error)
+
+	// RequestInput adds questions (by fresh key) and moves the task to
+	// InputRequired.
+	RequestInput(ctx context.Context, id string, reqs map[string]abi.InputRequest) error
+	// Answer records the response to one pending question. The answered
+	// key stops being pending; when none remain the task is Working again.
+	Answer(ctx context.Context, id, key string, resp abi.InputResponse) error
+	// AwaitAnswers blocks until every key is answered and returns the
+	// responses, or fails when the task ends (ErrTerminal) or ctx does.
+	AwaitAnswers(ctx context.Context, id string, keys []string) (map[string]abi.InputResponse, error)
+
+	// Complete ends the task with a CallToolResult.
+	Complete(ctx context.Context, id string, result json.RawMessage) error
+	// Fail ends the task with a protocol-level error message.
+	Fail(ctx context.Context, id, message string) error
+	// Cancel ends the task as cancelled and wakes anything waiting on it.
+	Cancel(ctx context.Context, id, message string) error
+
+	// Publish sends a transient event (log, progress) about a task to every
+	// watcher; nothing is stored.
+	Publish(ctx context.Context, e Event) error
+	// Watch delivers every event from any process until ctx ends. The
+	// channel is closed when the watch stops.
+	Watch(ctx context.Context) (<-chan Event, error)
+
+	// Queue returns the work queue that shares this store's backend.
+	Queue() Queue
+	Close() error
+}
+
+// EventKind says what an Event reports.
+type EventKind string
+
+const (
+	// EventStatus: the task's status or pending input requests changed;
+	// Get it for the details.
+	EventStatus EventKind = "status"
+	// EventLog carries a guest log line (Data is abi-level JSON:
+	// {"level":…, "message":…}).
+	EventLog EventKind = "log"
+	// EventProgress carries an abi.Progress as Data.
+	EventProgress EventKind = "progress"
+	// EventResync says events may have been lost (a reconnect); every
+	// watcher should re-read whatever it waits on.
+	EventResync EventKind = "resync"
+)
+
+// Event is something that happened to a task.
+type Event struct {
+	Kind   EventKind       `json:"kind"`
+	TaskID string          `json:"taskId,omitempty"`
+	Status Status          `json:"status,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// LogData is the Data of an EventLog.
+type LogData struct {
+	Level   abi.LogLevel `json:"level"`
+	Message string       `json:"message"`
+}
+
+// Queue hands task ids to workers. A delivery that is never acknowledged
+// (its worker died) is handed to another worker.
+type Queue interface {
+	Enqueue(ctx context.Context, taskID string) error
+	// Next blocks until a task is available or ctx ends.
+	Next(ctx context.Context) (Delivery, error)
+}
+
+// Delivery is one task handed to one worker.
+type Delivery interface {
+	TaskID() string
+	// Redelivered reports that an earlier worker took this task and did
+	// not finish it.
+	Redelivered() bool
+	// Ack marks the work done; it is idempotent.
+	Ack(ctx context.Context) error
+}

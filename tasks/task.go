@@ -1,0 +1,139 @@
+// Package tasks owns the task record, its state machine, the Store that
+// keeps records (in memory or in Redis) and the queue that hands work to
+// workers. It knows nothing of MCP sessions or of wasm: the front end and the
+// workers meet only here.
+package tasks
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// Status is where a task is in its life.
+//
+//	working → input_required ⇄ working → completed | failed | cancelled
+//
+// input_required may also end directly in any terminal state. Terminal
+// states are final.
+type Status string
+
+const (
+	Working       Status = "working"
+	InputRequired Status = "input_required"
+	Completed     Status = "completed"
+	Failed        Status = "failed"
+	Cancelled     Status = "cancelled"
+)
+
+// Terminal reports whether no transition leaves s.
+func (s Status) Terminal() bool {
+	return s == Completed || s == Failed || s == Cancelled
+}
+
+// CanTransition reports whether the state machine allows from → to.
+func CanTransition(from, to Status) bool {
+	switch from {
+	case Working:
+		return to == InputRequired || to.Terminal()
+	case InputRequired:
+		return to == Working || to == InputRequired || to.Terminal()
+	}
+	return false
+}
+
+// Kind separates tasks a client asked for from plain tool calls that run
+// through the same machinery so that every call can suspend on input.
+type Kind string
+
+const (
+	// KindTask is a task the client created and may list, get and cancel.
+	KindTask Kind = "task"
+	// KindCall backs a synchronous tools/call; clients never see its id as
+	// a task.
+	KindCall Kind = "call"
+)
+
+// Task is one tool call and everything needed to run, relay and answer it
+// from any process sharing the store.
+type Task struct {
+	ID    string          `json:"id"`
+	Kind  Kind            `json:"kind"`
+	Owner string          `json:"owner,omitempty"` // who may see it; "" is anyone
+	Tool  string          `json:"tool"`
+	Args  json.RawMessage `json:"args,omitempty"`
+	// Accepts lists the input methods (abi.MethodElicit…) the client can
+	// answer; the guest gets an "unsupported" answer at once for others.
+	Accepts []string `json:"accepts,omitempty"`
+	// ProgressToken is the client's token from the originating request.
+	ProgressToken json.RawMessage `json:"progressToken,omitempty"`
+	// Idempotent tools may be re-run from the start after a worker died.
+	Idempotent bool `json:"idempotent,omitempty"`
+
+	Status        Status        `json:"status"`
+	StatusMessage string        `json:"statusMessage,omitempty"`
+	CreatedAt     time.Time     `json:"createdAt"`
+	UpdatedAt     time.Time     `json:"updatedAt"`
+	TTL           time.Duration `json:"ttl"`
+	PollInterval  time.Duration `json:"pollInterval"`
+
+	// InputRequests holds the questions still unanswered, by key; it is
+	// empty unless Status is InputRequired.
+	InputRequests map[string]abi.InputRequest `json:"inputRequests,omitempty"`
+	// Result is the tool's CallToolResult JSON once Completed.
+	Result json.RawMessage `json:"result,omitempty"`
+	// Error explains a Failed task.
+	Error string `json:"error,omitempty"`
+}
+
+// ExpiresAt is when the store may forget the task.
+func (t *Task) ExpiresAt() time.Time { return t.CreatedAt.Add(t.TTL) }
+
+// Accepting reports whether the client can answer requests of method.
+func (t *Task) Accepting(method string) bool {
+	for _, m := range t.Accepts {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("task not found")
+	// ErrTerminal: the task already completed, failed or was cancelled.
+	ErrTerminal = errors.New("task already finished")
+	// ErrNotPending: an answer names an input request the task is not
+	// waiting on (never asked, already answered, or the task moved on).
+	ErrNotPending = errors.New("input request is not pending")
+	// ErrIllegalTransition: the state machine forbids the change.
+	ErrIllegalTransition = errors.New("illegal task status transition")
+	// ErrUnavailable: the store cannot be reached; the operation may be
+	// retried.
+	ErrUnavailable = errors.New("task store unavailable")
+	// ErrWatchStopped: the process stopped watching the store (shutdown).
+	ErrWatchStopped = errors.New("task watch stopped")
+)
+
+// NewID returns an unguessable task id: 128 random bits, URL-safe.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("tasks: crypto/rand failed: %v", err)) // never happens on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// transitionError explains a refused transition with the states involved.
+func transitionError(id string, from, to Status) error {
+	if from.Terminal() {
+		return fmt.Errorf("task %s is %s: %w", id, from, ErrTerminal)
+	}
+	return fmt.Errorf("task %s: %s → %s: %w", id, from, to, ErrIllegalTransition)
+}
