@@ -1,0 +1,74 @@
+//go:build wasip1
+
+// Command echo is the well-behaved test guest: it echoes, talks to the host
+// through every import, sleeps, spins and panics on request.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/host/testdata/guests/internal/gt"
+)
+
+var object = json.RawMessage(`{"type":"object"}`)
+
+func init() {
+	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic"} {
+		gt.Tools = append(gt.Tools, abi.Tool{Name: name, InputSchema: object})
+	}
+	gt.Tools[0].TaskSupport = abi.TaskOptional
+	gt.Handle = handle
+}
+
+func handle(name string, args []byte) uint64 {
+	switch name {
+	case "echo":
+		return gt.Result(abi.CallResult{
+			Content:           []abi.Content{{Type: "text", Text: string(args)}},
+			StructuredContent: json.RawMessage(args),
+		})
+	case "stdio":
+		fmt.Println("hello from stdout")
+		fmt.Fprintln(os.Stderr, "hello from stderr")
+		gt.Log(abi.LogWarning, "careful")
+		gt.Progress(abi.Progress{Progress: 1, Total: 2, Message: "half"})
+		return gt.Text("done")
+	case "elicit":
+		resp, st := gt.Elicit(json.RawMessage(args))
+		if st < 0 {
+			return gt.Text(fmt.Sprintf("status %d", st))
+		}
+		b, _ := json.Marshal(resp)
+		return gt.Text(string(b))
+	case "ask":
+		var in struct{ N int }
+		json.Unmarshal(args, &in)
+		reqs := make([]abi.InputRequest, in.N)
+		for i := range reqs {
+			reqs[i] = abi.InputRequest{Method: abi.MethodElicit, Params: json.RawMessage(fmt.Sprintf(`{"message":"q%d"}`, i))}
+		}
+		resps, st := gt.Input(reqs)
+		if st < 0 {
+			return gt.Text(fmt.Sprintf("status %d", st))
+		}
+		b, _ := json.Marshal(resps)
+		return gt.Text(string(b))
+	case "sleep":
+		var in struct{ MS int }
+		json.Unmarshal(args, &in)
+		time.Sleep(time.Duration(in.MS) * time.Millisecond)
+		return gt.Text(fmt.Sprintf("slept, cancelled=%d", gt.Cancelled()))
+	case "spin":
+		for {
+		}
+	case "panic":
+		panic("boom")
+	}
+	return gt.Result(abi.CallResult{IsError: true, Content: []abi.Content{{Type: "text", Text: "unknown tool " + name}}})
+}
+
+func main() {}

@@ -1,0 +1,445 @@
+// Package gobuild turns a directory of Go source into a wasmhost plugin: it
+// runs `go build -buildmode=c-shared` for GOOS=wasip1 GOARCH=wasm and keeps
+// the result in an on-disk cache keyed by a hash of everything that goes into
+// the build, so an unchanged plugin is never rebuilt.
+//
+// It owns the go command invocation and the build cache only. It knows
+// nothing of wazero, MCP or how the .wasm it produces is loaded, and it never
+// writes into the source directory it builds.
+package gobuild
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// Builder builds plugin directories. The zero value is ready to use; a
+// Builder must not be copied after first use. Build is safe for concurrent
+// use: two builds of the same content wait for one go command, and separate
+// processes sharing CacheDir never see a half-written file.
+type Builder struct {
+	// CacheDir holds the built modules, one subdirectory per content hash.
+	// "" means os.UserCacheDir()/wasmhost/build.
+	CacheDir string
+	// Logger says what was built and how long it took, or that the cache
+	// was used. nil discards.
+	Logger hclog.Logger
+	// GoCmd is the go command to run. "" means "go" from PATH, then
+	// $GOROOT/bin/go.
+	GoCmd string
+
+	versionOnce sync.Once
+	goVersion   string
+	versionErr  error
+
+	mu      sync.Mutex
+	flights map[string]*flight // builds under way, by cache key
+}
+
+// flight is one go build that concurrent callers with the same key share.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// generateFieldDocs, when set, returns an extra Go source file for the
+// package in dir (its base name and content) that turns struct field doc
+// comments into JSON Schema descriptions. The file reaches the compiler
+// through `go build -overlay`, so the user's directory stays untouched.
+//
+// FIELDDOCS: this is the single call site for sdk/guest/fielddocs. Once that
+// package exists, set this to fielddocs.Generate (it must build for the host,
+// not only for wasip1).
+var generateFieldDocs func(dir string) (filename string, src []byte, err error)
+
+// Build builds the Go package in dir into a reactor .wasm and returns its
+// path inside the cache. cached reports that an identical build was already
+// there. A failed build returns the compiler's output in the error.
+//
+// The cache key covers every .go file in dir, the sources of every
+// dependency that is not a versioned module (so packages of the enclosing
+// module, such as the guest SDK, count), go.mod and go.sum of the enclosing
+// module, the `go version` output and [abi.Version].
+func (b *Builder) Build(ctx context.Context, dir string) (wasmPath string, cached bool, err error) {
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return "", false, fmt.Errorf("gobuild: %w", err)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return "", false, fmt.Errorf("gobuild: %w", err)
+	} else if !fi.IsDir() {
+		return "", false, fmt.Errorf("gobuild: %s is not a directory", dir)
+	}
+	goCmd, err := b.goCmd()
+	if err != nil {
+		return "", false, err
+	}
+	version, err := b.version(goCmd)
+	if err != nil {
+		return "", false, err
+	}
+	cacheDir, err := b.cacheDir()
+	if err != nil {
+		return "", false, err
+	}
+
+	overlay, cleanup, err := b.overlay(dir)
+	if err != nil {
+		return "", false, err
+	}
+	defer cleanup()
+
+	key, err := b.key(ctx, goCmd, version, dir, overlay)
+	if err != nil {
+		return "", false, err
+	}
+	out := filepath.Join(cacheDir, key, filepath.Base(dir)+".wasm")
+	if _, err := os.Stat(out); err == nil {
+		b.logger().Debug("using cached plugin build", "dir", dir, "wasm", out)
+		return out, true, nil
+	}
+
+	// One go command per key in this process; others wait for it.
+	b.mu.Lock()
+	if f, ok := b.flights[key]; ok {
+		b.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return "", false, fmt.Errorf("gobuild: build %s: %w", dir, ctx.Err())
+		}
+		if f.err != nil {
+			return "", false, f.err
+		}
+		return out, true, nil
+	}
+	f := &flight{done: make(chan struct{})}
+	if b.flights == nil {
+		b.flights = make(map[string]*flight)
+	}
+	b.flights[key] = f
+	b.mu.Unlock()
+
+	f.err = b.run(ctx, goCmd, dir, out, overlay)
+	b.mu.Lock()
+	delete(b.flights, key)
+	b.mu.Unlock()
+	close(f.done)
+	if f.err != nil {
+		return "", false, f.err
+	}
+	return out, false, nil
+}
+
+// run executes the go build, writing to a temporary file beside out and
+// renaming it into place, so readers only ever see a complete module.
+func (b *Builder) run(ctx context.Context, goCmd, dir, out string, ov *overlay) error {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("gobuild: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".build-*.wasm")
+	if err != nil {
+		return fmt.Errorf("gobuild: %w", err)
+	}
+	tmpName := tmp.Name()
+	tmp.Close()
+	defer os.Remove(tmpName) // a no-op once renamed
+
+	args := []string{"build", "-buildmode=c-shared", "-buildvcs=false", "-o", tmpName}
+	if ov != nil {
+		args = append(args, "-overlay", ov.file)
+	}
+	args = append(args, ".")
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, goCmd, args...)
+	cmd.Dir = dir
+	cmd.Env = buildEnv()
+	var output bytes.Buffer
+	cmd.Stdout = &output
+	cmd.Stderr = &output
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("gobuild: build %s: %w", dir, ctx.Err())
+		}
+		return fmt.Errorf("gobuild: build %s: %w\n%s", dir, err, strings.TrimSpace(output.String()))
+	}
+	if err := os.Rename(tmpName, out); err != nil {
+		return fmt.Errorf("gobuild: %w", err)
+	}
+	b.logger().Info("built plugin from source", "dir", dir, "wasm", out,
+		"took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// buildEnv is the caller's environment targeting wasip1. CGO cannot work
+// for wasm, and leaving it to the environment only produces odd errors.
+func buildEnv() []string {
+	return append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+}
+
+// overlay is a `go build -overlay` file naming generated sources.
+type overlay struct {
+	file string // the JSON overlay
+	name string // the generated file's base name
+	src  []byte // and its content, for the cache key
+}
+
+func (b *Builder) overlay(dir string) (*overlay, func(), error) {
+	nop := func() {}
+	if generateFieldDocs == nil {
+		return nil, nop, nil
+	}
+	name, src, err := generateFieldDocs(dir)
+	if err != nil {
+		// The compiler reports a broken package far better than a doc
+		// generator can, so build without descriptions and let it.
+		b.logger().Warn("field descriptions skipped", "dir", dir, "error", err)
+		return nil, nop, nil
+	}
+	if name == "" {
+		return nil, nop, nil
+	}
+	tmpDir, err := os.MkdirTemp("", "wasmhost-overlay-")
+	if err != nil {
+		return nil, nop, fmt.Errorf("gobuild: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(tmpDir) }
+	gen := filepath.Join(tmpDir, filepath.Base(name))
+	if err := os.WriteFile(gen, src, 0o644); err != nil {
+		cleanup()
+		return nil, nop, fmt.Errorf("gobuild: %w", err)
+	}
+	js, err := json.Marshal(map[string]map[string]string{
+		"Replace": {filepath.Join(dir, filepath.Base(name)): gen},
+	})
+	if err != nil {
+		cleanup()
+		return nil, nop, fmt.Errorf("gobuild: %w", err)
+	}
+	file := filepath.Join(tmpDir, "overlay.json")
+	if err := os.WriteFile(file, js, 0o644); err != nil {
+		cleanup()
+		return nil, nop, fmt.Errorf("gobuild: %w", err)
+	}
+	return &overlay{file: file, name: filepath.Base(name), src: src}, cleanup, nil
+}
+
+// listedPackage is the part of `go list -json` output the key needs.
+type listedPackage struct {
+	ImportPath string
+	Dir        string
+	Standard   bool
+	GoFiles    []string
+	EmbedFiles []string
+	Module     *struct {
+		Path    string
+		Version string
+		Main    bool
+		GoMod   string
+		Replace *struct {
+			Path    string
+			Version string
+		}
+	}
+}
+
+// key hashes everything that decides the build's output. Paths are left out
+// on purpose: the same plugin copied elsewhere builds to the same bytes.
+func (b *Builder) key(ctx context.Context, goCmd, version, dir string, ov *overlay) (string, error) {
+	h := sha256.New()
+	field := func(name string, value []byte) {
+		// Length-prefixed so that no two field sequences hash alike.
+		fmt.Fprintf(h, "%s %d\n", name, len(value))
+		h.Write(value)
+	}
+	field("gobuild", []byte("v1 wasip1/wasm c-shared"))
+	field("go", []byte(version))
+	field("abi", []byte(strconv.Itoa(abi.Version)))
+	if err := hashGoFiles(field, dir, nil); err != nil {
+		return "", err
+	}
+	if ov != nil {
+		field("overlay "+ov.name, ov.src)
+	}
+
+	pkgs, err := listDeps(ctx, goCmd, dir, ov)
+	if err != nil {
+		// Hash what we can see; the build will fail and explain.
+		b.logger().Debug("go list failed; keying on the directory only", "dir", dir, "error", err)
+		if mod := findGoMod(dir); mod != "" {
+			hashModFiles(field, mod)
+		}
+		return hex.EncodeToString(h.Sum(nil))[:32], nil
+	}
+	for _, p := range pkgs {
+		if p.Standard {
+			continue
+		}
+		if p.Module != nil && p.Module.Main && p.Dir == dir {
+			hashModFiles(field, p.Module.GoMod)
+		}
+		if p.Module != nil && !p.Module.Main && (p.Module.Replace == nil || p.Module.Replace.Version != "") {
+			// A versioned module: go.sum pins its content.
+			field("module "+p.ImportPath, []byte(p.Module.Path+"@"+p.Module.Version))
+			continue
+		}
+		if p.Dir == dir {
+			continue // already hashed, with all of its .go files
+		}
+		field("package", []byte(p.ImportPath))
+		if err := hashGoFiles(field, p.Dir, append(p.GoFiles, p.EmbedFiles...)); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+// hashGoFiles hashes the named files in dir, or every .go file there (tests
+// excepted) when names is nil.
+func hashGoFiles(field func(string, []byte), dir string, names []string) error {
+	if names == nil {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("gobuild: %w", err)
+		}
+		for _, e := range ents {
+			n := e.Name()
+			if !e.IsDir() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		src, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			return fmt.Errorf("gobuild: %w", err)
+		}
+		field("file "+n, src)
+	}
+	return nil
+}
+
+// hashModFiles hashes go.mod and, when present, go.sum beside it.
+func hashModFiles(field func(string, []byte), goMod string) {
+	for _, f := range []string{goMod, filepath.Join(filepath.Dir(goMod), "go.sum")} {
+		if src, err := os.ReadFile(f); err == nil {
+			field(filepath.Base(f), src)
+		}
+	}
+}
+
+// findGoMod returns the go.mod governing dir, or "".
+func findGoMod(dir string) string {
+	for {
+		if f := filepath.Join(dir, "go.mod"); fileExists(f) {
+			return f
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+func fileExists(name string) bool {
+	fi, err := os.Stat(name)
+	return err == nil && !fi.IsDir()
+}
+
+// listDeps runs `go list -deps` for the wasip1 build of dir.
+func listDeps(ctx context.Context, goCmd, dir string, ov *overlay) ([]listedPackage, error) {
+	args := []string{"list", "-e", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,EmbedFiles,Module"}
+	if ov != nil {
+		args = append(args, "-overlay", ov.file)
+	}
+	args = append(args, ".")
+	cmd := exec.CommandContext(ctx, goCmd, args...)
+	cmd.Dir = dir
+	cmd.Env = buildEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("go list: %w", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	sort.Slice(pkgs, func(i, j int) bool { return pkgs[i].ImportPath < pkgs[j].ImportPath })
+	return pkgs, nil
+}
+
+func (b *Builder) goCmd() (string, error) {
+	if b.GoCmd != "" {
+		return b.GoCmd, nil
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p, nil
+	}
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+			return p, nil
+		}
+	}
+	return "", errors.New("gobuild: no go command found: install Go or set GoCmd")
+}
+
+// version runs `go version` once per Builder. It deliberately ignores the
+// caller's context: a cancelled first caller must not poison the answer.
+func (b *Builder) version(goCmd string) (string, error) {
+	b.versionOnce.Do(func() {
+		out, err := exec.Command(goCmd, "version").Output()
+		if err != nil {
+			b.versionErr = fmt.Errorf("gobuild: %s version: %w", goCmd, err)
+			return
+		}
+		b.goVersion = strings.TrimSpace(string(out))
+	})
+	return b.goVersion, b.versionErr
+}
+
+func (b *Builder) cacheDir() (string, error) {
+	if b.CacheDir != "" {
+		return b.CacheDir, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("gobuild: no cache directory: %w", err)
+	}
+	return filepath.Join(dir, "wasmhost", "build"), nil
+}
+
+func (b *Builder) logger() hclog.Logger {
+	if b.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return b.Logger
+}
