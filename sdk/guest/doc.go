@@ -1,0 +1,70 @@
+// Package guest is the Go SDK for writing wasmhost tool plugins: a plugin
+// registers typed tool handlers, and the SDK implements the guest side of
+// ABI v1 (package [github.com/wasmhost/wasmhost/abi], specified step by
+// step in abi/README.md) around them.
+//
+// The package owns the guest's exports (wasmhost_abi_version,
+// wasmhost_alloc, wasmhost_describe, wasmhost_call), its calls to the host's
+// imports, the JSON Schema derived from handler types, and the encoding of
+// results. It must not own policy: what a tool may do, and what the client
+// is asked, is the host's business. It depends on the standard library and
+// package abi only.
+//
+// # Writing a plugin
+//
+// A plugin is a main package that registers its tools in init and has an
+// empty main:
+//
+//	type GreetIn struct {
+//		// Name of the person to greet.
+//		Name string `json:"name"`
+//	}
+//
+//	func init() {
+//		guest.Register(guest.Tool{Name: "greet", Description: "Say hello"},
+//			func(c *guest.Call, in GreetIn) (guest.Text, error) {
+//				return guest.Text("Hello, " + in.Name + "!"), nil
+//			})
+//	}
+//
+//	func main() {}
+//
+// Build it as a WASI reactor (wasmhost build does this, adding the field
+// docs described at [RegisterFieldDocs]):
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o greet.wasm .
+//
+// The host runs _initialize (package init, so Register) once per instance,
+// then calls one tool; main is never called.
+//
+// # Schemas
+//
+// Input and output schemas are derived from the Go types by reflection:
+// bool, integers, floats, strings, slices, arrays, maps, structs and
+// pointers map to the JSON Schema types encoding/json produces for them;
+// json tags name the properties; a field is required unless it is a pointer
+// or tagged omitempty (or omitzero, or jsonschema:"optional"). Descriptions
+// come from a field's `description:"..."` tag or its doc comment (see
+// [RegisterFieldDocs]); `jsonschema:"enum=a|b|c,format=email,minimum=0,
+// maximum=10,title=T"` adds the rest.
+//
+// # Failing
+//
+// A handler has two ways to fail. Returning an error is a tool error: the
+// model sees the message (isError in the result) and may try again. A panic
+// is a protocol error: the guest traps, the host fails the call (or task)
+// and logs the panic from the guest's stderr. Use errors for anything the
+// model or user can act on, panics for bugs.
+//
+// # Asking the client
+//
+// [Elicit] asks the user to fill in a small form; [Sample] asks the
+// client's model; [Roots] asks for the client's roots. While it waits, the
+// guest is suspended inside the host call and the call (or task) shows as
+// needing input. [Call.AskAll] asks several questions in one batch.
+//
+// # Testing
+//
+// In builds for the build machine (any GOOS but wasip1) a [Bridge] stands
+// in for the host, so go test can call a plugin's tools directly.
+package guest

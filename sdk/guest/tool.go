@@ -1,0 +1,347 @@
+package guest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// TaskSupport says whether a tool may, must or must not run as a background
+// task (MCP's execution.taskSupport).
+type TaskSupport = abi.TaskSupport
+
+const (
+	// TaskForbidden: the tool only runs as an ordinary, synchronous call.
+	TaskForbidden = abi.TaskForbidden
+	// TaskOptional: the client chooses.
+	TaskOptional = abi.TaskOptional
+	// TaskRequired: the tool only runs as a task.
+	TaskRequired = abi.TaskRequired
+)
+
+// Annotations are MCP's behavioural hints about a tool.
+type Annotations = abi.ToolAnnotations
+
+// Tool is what a plugin says about one tool; the SDK adds the schemas.
+type Tool struct {
+	// Name is the tool's MCP name, unique within the plugin.
+	Name string
+	// Title is a short human-readable name.
+	Title string
+	// Description tells the model what the tool does and when to use it.
+	Description string
+	// Annotations are optional hints (read-only, idempotent, ...).
+	Annotations *Annotations
+	// TaskSupport defaults to [TaskForbidden].
+	TaskSupport TaskSupport
+}
+
+// Text is a tool output that becomes a single text content block.
+type Text string
+
+// Content is one MCP content block; build it with [TextContent],
+// [ImageContent] or [AudioContent].
+type Content = abi.Content
+
+// TextContent returns a text content block.
+func TextContent(text string) Content { return Content{Type: "text", Text: text} }
+
+// ImageContent returns an image content block holding data.
+func ImageContent(data []byte, mimeType string) Content {
+	return Content{Type: "image", Data: base64.StdEncoding.EncodeToString(data), MimeType: mimeType}
+}
+
+// AudioContent returns an audio content block holding data.
+func AudioContent(data []byte, mimeType string) Content {
+	return Content{Type: "audio", Data: base64.StdEncoding.EncodeToString(data), MimeType: mimeType}
+}
+
+// Result is a tool output with full control over the MCP CallToolResult:
+// several content blocks, structured content without an output schema, or
+// a tool error with content of its own.
+type Result struct {
+	Content []Content
+	// Structured, if not nil, is encoded as structuredContent; it must
+	// encode as a JSON object.
+	Structured any
+	// IsError marks the result as a tool error: the tool ran and failed,
+	// and the content says why, for the model to read.
+	IsError bool
+}
+
+// outputKind is how a handler's output becomes a CallResult.
+type outputKind int
+
+const (
+	outputText       outputKind = iota // Text or string: one text block
+	outputResult                       // Result or *Result: as given
+	outputStructured                   // struct or map: structuredContent + a JSON text block
+)
+
+// tool is one registered tool.
+type tool struct {
+	def     Tool
+	in, out reflect.Type
+	kind    outputKind
+	// run decodes the arguments, calls the handler and encodes its output.
+	// A panic in the handler is not recovered: it traps the guest.
+	run func(c *Call, args []byte) abi.CallResult
+}
+
+// registry holds the tools in registration order.
+var registry struct {
+	tools  []*tool
+	byName map[string]*tool
+}
+
+// Register adds a tool handled by handler. Call it from an init function:
+// the host asks for the tools as soon as the plugin is loaded.
+//
+// In must be a struct: its fields are the tool's arguments and its schema
+// the tool's inputSchema (see [SchemaFor] for the rules). Out decides the
+// result:
+//   - [Text] (or string): one text content block;
+//   - a struct or map, or a pointer to one: the value is the result's
+//     structuredContent, its schema the tool's outputSchema, and its JSON
+//     also goes in a text block for clients that read only content;
+//   - [Result] (or *Result): several content blocks, or a tool error with
+//     content of its own.
+//
+// A handler that returns an error produces a tool error: a result with
+// isError set and the error's text as its content, which the model reads.
+// Arguments that do not decode into In produce a tool error naming the
+// field. A handler that panics traps the guest: the call fails at the
+// protocol level (the MCP client sees an error, not a result), and the
+// panic's message and stack go to the guest's stderr, which the host logs.
+//
+// Register panics if the tool has no name, its name is taken, or In or Out
+// cannot be described, since these are mistakes in the plugin's source.
+func Register[In, Out any](t Tool, handler func(c *Call, in In) (Out, error)) {
+	inType, outType := reflect.TypeFor[In](), reflect.TypeFor[Out]()
+	if err := addTool(t, inType, outType, func(c *Call, args []byte) abi.CallResult {
+		var in In
+		if err := decodeArgs(args, &in); err != nil {
+			return toolError(err)
+		}
+		out, err := handler(c, in)
+		if err != nil {
+			return toolError(err)
+		}
+		return encodeOutput(any(out))
+	}); err != nil {
+		panic(err)
+	}
+}
+
+func addTool(t Tool, in, out reflect.Type, run func(*Call, []byte) abi.CallResult) error {
+	if t.Name == "" {
+		return errors.New("guest: Register: tool has no name")
+	}
+	if _, dup := registry.byName[t.Name]; dup {
+		return fmt.Errorf("guest: Register: tool %q registered twice", t.Name)
+	}
+	if in.Kind() != reflect.Struct {
+		return fmt.Errorf("guest: Register: tool %q: input type %s must be a struct", t.Name, in)
+	}
+	if _, err := newDeriver(nil).derive(in, ""); err != nil {
+		return fmt.Errorf("guest: Register: tool %q: input type %s: %w", t.Name, in, err)
+	}
+	kind, err := outputKindOf(out)
+	if err != nil {
+		return fmt.Errorf("guest: Register: tool %q: %w", t.Name, err)
+	}
+	if kind == outputStructured {
+		if _, err := newDeriver(nil).derive(out, ""); err != nil {
+			return fmt.Errorf("guest: Register: tool %q: output type %s: %w", t.Name, out, err)
+		}
+	}
+	if registry.byName == nil {
+		registry.byName = map[string]*tool{}
+	}
+	tl := &tool{def: t, in: in, out: out, kind: kind, run: run}
+	registry.tools = append(registry.tools, tl)
+	registry.byName[t.Name] = tl
+	return nil
+}
+
+func outputKindOf(t reflect.Type) (outputKind, error) {
+	switch {
+	case t == reflect.TypeFor[Text](), t == reflect.TypeFor[string]():
+		return outputText, nil
+	case t == reflect.TypeFor[Result](), t == reflect.TypeFor[*Result]():
+		return outputResult, nil
+	}
+	base := t
+	if base.Kind() == reflect.Pointer {
+		base = base.Elem()
+	}
+	if base.Kind() == reflect.Struct || base.Kind() == reflect.Map {
+		return outputStructured, nil
+	}
+	return 0, fmt.Errorf("output type %s must be guest.Text, guest.Result, a struct or a map", t)
+}
+
+// describe returns the description of every registered tool, deriving the
+// schemas now so that every init, including the generated one that
+// registers field docs, has run.
+func describe() (abi.Description, error) {
+	docs := docsSnapshot()
+	desc := abi.Description{Tools: make([]abi.Tool, 0, len(registry.tools))}
+	for _, t := range registry.tools {
+		in, err := newDeriver(docs).derive(t.in, "")
+		if err != nil {
+			return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
+		}
+		at := abi.Tool{
+			Name:        t.def.Name,
+			Title:       t.def.Title,
+			Description: t.def.Description,
+			Annotations: t.def.Annotations,
+			TaskSupport: t.def.TaskSupport,
+		}
+		if at.InputSchema, err = json.Marshal(in); err != nil {
+			return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
+		}
+		if t.kind == outputStructured {
+			out, err := newDeriver(docs).derive(t.out, "")
+			if err != nil {
+				return abi.Description{}, fmt.Errorf("guest: tool %q: output schema: %w", t.def.Name, err)
+			}
+			if at.OutputSchema, err = json.Marshal(out); err != nil {
+				return abi.Description{}, fmt.Errorf("guest: tool %q: output schema: %w", t.def.Name, err)
+			}
+		}
+		desc.Tools = append(desc.Tools, at)
+	}
+	return desc, nil
+}
+
+// describeJSON is the message wasmhost_describe returns.
+func describeJSON() ([]byte, error) {
+	desc, err := describe()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(desc)
+}
+
+// errNoTool is returned for a call to a tool the plugin does not have; the
+// host only calls tools it was told about, so this is a protocol error.
+var errNoTool = errors.New("no such tool")
+
+// dispatch runs one call and encodes its result as the JSON message
+// wasmhost_call returns. Handler panics propagate.
+func dispatch(h host, name string, args []byte) ([]byte, error) {
+	t, ok := registry.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("guest: tool %q: %w", name, errNoTool)
+	}
+	res := t.run(&Call{host: h, tool: name}, args)
+	msg, err := json.Marshal(res)
+	if err != nil {
+		msg, _ = json.Marshal(toolError(fmt.Errorf("encoding the result: %w", err)))
+	}
+	if len(msg) > abi.MaxMessageSize {
+		msg, _ = json.Marshal(toolError(fmt.Errorf("the result is %d bytes, over wasmhost's limit of %d", len(msg), abi.MaxMessageSize)))
+	}
+	return msg, nil
+}
+
+// decodeArgs decodes a call's arguments into in (a pointer to a struct),
+// turning every failure into an error the model can act on.
+func decodeArgs(args []byte, in any) error {
+	if len(args) == 0 || string(args) == "null" {
+		args = []byte("{}")
+	}
+	var present map[string]json.RawMessage
+	if err := json.Unmarshal(args, &present); err != nil {
+		return fmt.Errorf("invalid arguments: want a JSON object: %v", err)
+	}
+	if err := json.Unmarshal(args, in); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return fmt.Errorf("invalid arguments: field %q: got a JSON %s, want %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))
+		}
+		return fmt.Errorf("invalid arguments: %v", err)
+	}
+	// Only the top level is checked: the host validates against the schema,
+	// this is a backstop for clients that skip it.
+	s, err := newDeriver(nil).derive(reflect.TypeOf(in).Elem(), "")
+	if err != nil {
+		return err
+	}
+	for _, name := range s.Required {
+		if _, ok := present[name]; !ok {
+			return fmt.Errorf("invalid arguments: missing required field %q", name)
+		}
+	}
+	return nil
+}
+
+// jsonKind names the JSON type that decodes into t, for error messages.
+func jsonKind(t reflect.Type) string {
+	if s, err := newDeriver(nil).derive(t, ""); err == nil && s.Type != "" {
+		switch s.Type {
+		case "integer", "array", "object":
+			return "an " + s.Type
+		}
+		return "a " + s.Type
+	}
+	return t.String()
+}
+
+func toolError(err error) abi.CallResult {
+	return abi.CallResult{Content: []abi.Content{TextContent(err.Error())}, IsError: true}
+}
+
+// encodeOutput turns a handler's output into a CallResult.
+func encodeOutput(out any) abi.CallResult {
+	switch o := out.(type) {
+	case Text:
+		return abi.CallResult{Content: []abi.Content{TextContent(string(o))}}
+	case string:
+		return abi.CallResult{Content: []abi.Content{TextContent(o)}}
+	case *Result:
+		if o == nil {
+			return toolError(errors.New("the tool returned a nil *guest.Result"))
+		}
+		return encodeResult(*o)
+	case Result:
+		return encodeResult(o)
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return toolError(fmt.Errorf("encoding the result: %w", err))
+	}
+	if !isJSONObject(data) {
+		return toolError(fmt.Errorf("the tool returned %s, not a JSON object", data))
+	}
+	return abi.CallResult{Content: []abi.Content{TextContent(string(data))}, StructuredContent: data}
+}
+
+func encodeResult(r Result) abi.CallResult {
+	res := abi.CallResult{Content: r.Content, IsError: r.IsError}
+	if res.Content == nil {
+		res.Content = []abi.Content{}
+	}
+	if r.Structured != nil {
+		data, err := json.Marshal(r.Structured)
+		if err != nil {
+			return toolError(fmt.Errorf("encoding the structured result: %w", err))
+		}
+		if !isJSONObject(data) {
+			return toolError(fmt.Errorf("the tool's structured result is %s, not a JSON object", data))
+		}
+		res.StructuredContent = data
+	}
+	return res
+}
+
+func isJSONObject(data []byte) bool {
+	return strings.HasPrefix(string(data), "{")
+}
