@@ -14,10 +14,12 @@ import (
 	"github.com/wasmhost/wasmhost/host/testdata/guests/internal/gt"
 )
 
+var calls int
+
 var object = json.RawMessage(`{"type":"object"}`)
 
 func init() {
-	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic"} {
+	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count"} {
 		gt.Tools = append(gt.Tools, abi.Tool{Name: name, InputSchema: object})
 	}
 	gt.Tools[0].TaskSupport = abi.TaskOptional
@@ -60,13 +62,19 @@ func handle(name string, args []byte) uint64 {
 	case "sleep":
 		var in struct{ MS int }
 		json.Unmarshal(args, &in)
+		gt.Log(abi.LogInfo, "sleeping")
 		time.Sleep(time.Duration(in.MS) * time.Millisecond)
 		return gt.Text(fmt.Sprintf("slept, cancelled=%d", gt.Cancelled()))
 	case "spin":
+		gt.Log(abi.LogInfo, "spinning")
 		for {
 		}
 	case "panic":
 		panic("boom")
+	case "count":
+		// A fresh instance per call means this always reports 1.
+		calls++
+		return gt.Text(fmt.Sprint(calls))
 	}
 	return gt.Result(abi.CallResult{IsError: true, Content: []abi.Content{{Type: "text", Text: "unknown tool " + name}}})
 }

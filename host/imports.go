@@ -1,0 +1,257 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// callState is what the host functions of one instance need: the call's
+// context and Env and the response waiting to be collected. It travels in
+// the context passed to the guest export, which wazero hands to every host
+// function the guest calls, so nothing per call is global.
+type callState struct {
+	ctx context.Context
+	env Env
+	log hclog.Logger
+
+	pending    []byte
+	hasPending bool
+}
+
+type callStateKey struct{}
+
+func withCallState(ctx context.Context, st *callState) context.Context {
+	return context.WithValue(ctx, callStateKey{}, st)
+}
+
+func (r *Runtime) state(ctx context.Context) *callState {
+	if st, ok := ctx.Value(callStateKey{}).(*callState); ok {
+		return st
+	}
+	// Only reachable if a guest function is called without going through
+	// Plugin; answer as if there were no caller.
+	return &callState{ctx: ctx, env: nopEnv{}, log: r.log}
+}
+
+// instantiateImports provides the functions in abi.ImportModule.
+func (r *Runtime) instantiateImports(ctx context.Context) (api.Module, error) {
+	i32 := api.ValueTypeI32
+	b := r.wz.NewHostModuleBuilder(abi.ImportModule)
+	export := func(name string, fn api.GoModuleFunc, params, results []api.ValueType, names ...string) {
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(fn, params, results).
+			WithParameterNames(names...).
+			Export(name)
+	}
+	export(abi.ImportInput, func(ctx context.Context, mod api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(r.state(ctx).input(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1])))
+	}, []api.ValueType{i32, i32}, []api.ValueType{i32}, "batch_ptr", "batch_len")
+	export(abi.ImportElicit, func(ctx context.Context, mod api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(r.state(ctx).elicit(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1])))
+	}, []api.ValueType{i32, i32}, []api.ValueType{i32}, "req_ptr", "req_len")
+	export(abi.ImportResponse, func(ctx context.Context, mod api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(r.state(ctx).response(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1])))
+	}, []api.ValueType{i32, i32}, []api.ValueType{i32}, "buf_ptr", "buf_len")
+	export(abi.ImportLog, func(ctx context.Context, mod api.Module, stack []uint64) {
+		r.state(ctx).logLine(mod, api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
+	}, []api.ValueType{i32, i32, i32}, nil, "level", "msg_ptr", "msg_len")
+	export(abi.ImportProgress, func(ctx context.Context, mod api.Module, stack []uint64) {
+		r.state(ctx).progress(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	}, []api.ValueType{i32, i32}, nil, "msg_ptr", "msg_len")
+	export(abi.ImportCancelled, func(ctx context.Context, _ api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(r.state(ctx).cancelled())
+	}, nil, []api.ValueType{i32})
+	return b.Instantiate(ctx)
+}
+
+// read returns the message at [ptr, ptr+n) in guest memory, or a reason it
+// cannot. The slice aliases guest memory.
+func read(mod api.Module, ptr, n, limit uint32) ([]byte, error) {
+	if n > limit {
+		return nil, fmt.Errorf("%d bytes is over the %d byte limit", n, limit)
+	}
+	mem := mod.Memory()
+	if mem == nil {
+		return nil, errors.New("guest has no memory")
+	}
+	b, ok := mem.Read(ptr, n)
+	if !ok {
+		return nil, fmt.Errorf("%#x+%d lies outside guest memory (%d bytes)", ptr, n, mem.Size())
+	}
+	return b, nil
+}
+
+// bad logs why a guest's message was refused and returns the status.
+func (st *callState) bad(fn string, err error) int32 {
+	st.log.Warn("refused a bad message from the guest", "import", fn, "error", err)
+	return int32(abi.StatusBadMessage)
+}
+
+func (st *callState) input(mod api.Module, ptr, n uint32) int32 {
+	raw, err := read(mod, ptr, n, abi.MaxMessageSize)
+	if err != nil {
+		return st.bad(abi.ImportInput, err)
+	}
+	var reqs []abi.InputRequest
+	if err := json.Unmarshal(raw, &reqs); err != nil {
+		return st.bad(abi.ImportInput, fmt.Errorf("not a JSON array of input requests: %w", err))
+	}
+	if len(reqs) == 0 || len(reqs) > abi.MaxInputBatch {
+		return st.bad(abi.ImportInput, fmt.Errorf("%d requests; a batch holds 1 to %d", len(reqs), abi.MaxInputBatch))
+	}
+	for i, req := range reqs {
+		switch req.Method {
+		case abi.MethodElicit, abi.MethodSample, abi.MethodListRoots:
+		default:
+			return st.bad(abi.ImportInput, fmt.Errorf("request %d: unknown method %q", i, req.Method))
+		}
+		if len(req.Params) > 0 && !isObject(req.Params) {
+			return st.bad(abi.ImportInput, fmt.Errorf("request %d: params is not a JSON object", i))
+		}
+	}
+	resps := st.ask(reqs)
+	if resps == nil {
+		return int32(abi.StatusCancelled)
+	}
+	return st.setPending(resps, false)
+}
+
+func (st *callState) elicit(mod api.Module, ptr, n uint32) int32 {
+	raw, err := read(mod, ptr, n, abi.MaxMessageSize)
+	if err != nil {
+		return st.bad(abi.ImportElicit, err)
+	}
+	if !isObject(raw) || !json.Valid(raw) {
+		return st.bad(abi.ImportElicit, errors.New("not a JSON object"))
+	}
+	// Copied: the Env may keep it, and guest memory can move or change.
+	reqs := []abi.InputRequest{{Method: abi.MethodElicit, Params: bytes.Clone(raw)}}
+	resps := st.ask(reqs)
+	if resps == nil {
+		return int32(abi.StatusCancelled)
+	}
+	return st.setPending(resps, true)
+}
+
+// ask passes requests to the Env and returns exactly one response per
+// request, or nil once the call is cancelled.
+func (st *callState) ask(reqs []abi.InputRequest) []abi.InputResponse {
+	st.pending, st.hasPending = nil, false
+	if st.ctx.Err() != nil {
+		return nil
+	}
+	resps, err := st.env.Input(st.ctx, reqs)
+	if st.ctx.Err() != nil {
+		return nil
+	}
+	if err == nil && len(resps) != len(reqs) {
+		err = fmt.Errorf("env answered %d of %d requests", len(resps), len(reqs))
+	}
+	if err != nil {
+		st.log.Warn("input requests failed", "error", err)
+		return failed(len(reqs), err.Error())
+	}
+	return resps
+}
+
+func failed(n int, msg string) []abi.InputResponse {
+	out := make([]abi.InputResponse, n)
+	for i := range out {
+		out[i].Error = &abi.InputError{Code: abi.ErrCodeFailed, Message: msg}
+	}
+	return out
+}
+
+// setPending stores the answer for the guest to collect and returns its
+// length. elicit's answer is a single response, input's an array.
+func (st *callState) setPending(resps []abi.InputResponse, single bool) int32 {
+	encode := func(resps []abi.InputResponse) ([]byte, error) {
+		if single {
+			return json.Marshal(resps[0])
+		}
+		return json.Marshal(resps)
+	}
+	b, err := encode(resps)
+	if err == nil && len(b) > abi.MaxMessageSize {
+		err = fmt.Errorf("answer of %d bytes is over the %d byte limit", len(b), abi.MaxMessageSize)
+	}
+	if err != nil {
+		st.log.Warn("cannot pass the answer to the guest", "error", err)
+		b, _ = encode(failed(len(resps), err.Error()))
+	}
+	st.pending, st.hasPending = b, true
+	return int32(len(b))
+}
+
+func (st *callState) response(mod api.Module, ptr, n uint32) int32 {
+	if !st.hasPending {
+		return int32(abi.StatusNoResponse)
+	}
+	if n < uint32(len(st.pending)) {
+		return int32(abi.StatusBufferTooSmall)
+	}
+	if _, err := read(mod, ptr, n, ^uint32(0)); err != nil {
+		return st.bad(abi.ImportResponse, err)
+	}
+	mod.Memory().Write(ptr, st.pending)
+	got := len(st.pending)
+	st.pending, st.hasPending = nil, false
+	return int32(got)
+}
+
+func (st *callState) logLine(mod api.Module, level int32, ptr, n uint32) {
+	b, err := read(mod, ptr, min(n, abi.MaxLogSize), abi.MaxLogSize)
+	if err != nil {
+		st.bad(abi.ImportLog, err)
+		return
+	}
+	lvl := abi.LogLevel(max(int32(abi.LogDebug), min(level, int32(abi.LogError))))
+	msg := string(b)
+	switch lvl {
+	case abi.LogDebug:
+		st.log.Debug(msg)
+	case abi.LogInfo, abi.LogNotice:
+		st.log.Info(msg)
+	case abi.LogWarning:
+		st.log.Warn(msg)
+	default:
+		st.log.Error(msg)
+	}
+	st.env.Log(lvl, msg)
+}
+
+func (st *callState) progress(mod api.Module, ptr, n uint32) {
+	raw, err := read(mod, ptr, n, abi.MaxMessageSize)
+	if err != nil {
+		st.bad(abi.ImportProgress, err)
+		return
+	}
+	var p abi.Progress
+	if err := json.Unmarshal(raw, &p); err != nil {
+		st.bad(abi.ImportProgress, fmt.Errorf("not a progress object: %w", err))
+		return
+	}
+	st.env.Progress(p)
+}
+
+func (st *callState) cancelled() int32 {
+	if st.ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+// isObject reports whether raw starts like a JSON object; json.Unmarshal
+// has already checked it parses.
+func isObject(raw []byte) bool {
+	b := bytes.TrimLeft(raw, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}

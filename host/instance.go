@@ -1,0 +1,221 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// instance is one module instance, used for at most one call and closed.
+type instance struct {
+	mod   api.Module
+	alloc api.Function
+	call  api.Function
+
+	// sleepCtx is the context whose end wakes the guest from WASI
+	// poll_oneoff. wazero's Nanosleep hook has no context parameter and
+	// the instance is created before its call exists, so the call swaps its
+	// own context in at checkout.
+	sleepCtx atomic.Pointer[context.Context]
+
+	stdout, stderr *guestWriter
+}
+
+// instantiate starts a fresh instance and runs the guest's _initialize.
+// Host functions called during _initialize see a call state with no Env.
+func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	inst := &instance{
+		stdout: &guestWriter{log: p.log, stream: "stdout"},
+		stderr: &guestWriter{log: p.log, stream: "stderr"},
+	}
+	inst.sleepCtx.Store(&ctx)
+	cfg := wazero.NewModuleConfig().
+		// Anonymous: instances of one plugin must not collide by name.
+		WithName("").
+		WithArgs(p.name).
+		WithStartFunctions("_initialize").
+		WithStdout(inst.stdout).
+		WithStderr(inst.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(inst.nanosleep).
+		WithOsyield(runtime.Gosched).
+		WithRandSource(rand.Reader)
+	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log}
+	mod, err := p.rt.wz.InstantiateModule(withCallState(ctx, st), p.compiled, cfg)
+	if err != nil {
+		if detail := inst.stderr.trapLine(); detail != "" {
+			err = fmt.Errorf("%w: %s", err, detail)
+		}
+		inst.stdout.flush()
+		inst.stderr.flush()
+		return nil, err
+	}
+	inst.mod = mod
+	inst.alloc = mod.ExportedFunction(abi.ExportAlloc)
+	inst.call = mod.ExportedFunction(abi.ExportCall)
+	return inst, nil
+}
+
+// nanosleep implements WASI poll_oneoff's sleep, ending early when the
+// current call's context is done so that a sleeping guest notices
+// cancellation (wazero then closes the module at its next instruction
+// boundary check).
+func (inst *instance) nanosleep(ns int64) {
+	done := (*inst.sleepCtx.Load()).Done()
+	select {
+	case <-done:
+		return
+	default:
+	}
+	t := time.NewTimer(time.Duration(ns))
+	select {
+	case <-t.C:
+	case <-done:
+		t.Stop()
+	}
+}
+
+func (inst *instance) close() {
+	// The module may already be closed by a cancelled call; that is fine.
+	inst.mod.Close(context.Background())
+	inst.stdout.flush()
+	inst.stderr.flush()
+}
+
+// run passes the tool name and arguments into guest memory, calls the
+// guest and reads back its result.
+func (inst *instance) run(ctx context.Context, tool string, args []byte) (*abi.CallResult, error) {
+	namePtr, err := inst.write(ctx, tool)
+	if err != nil {
+		return nil, err
+	}
+	argsPtr, err := inst.write(ctx, string(args))
+	if err != nil {
+		return nil, err
+	}
+	stack := [4]uint64{uint64(namePtr), uint64(len(tool)), uint64(argsPtr), uint64(len(args))}
+	if err := inst.call.CallWithStack(ctx, stack[:]); err != nil {
+		return nil, err
+	}
+	raw, err := inst.readResult(stack[0])
+	if err != nil {
+		return nil, err
+	}
+	var res abi.CallResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("%w: result is not a CallResult: %v", ErrBadGuestMessage, err)
+	}
+	for i, c := range res.Content {
+		if c.Type == "" {
+			return nil, fmt.Errorf("%w: result content[%d] has no type", ErrBadGuestMessage, i)
+		}
+	}
+	if res.Content == nil {
+		res.Content = []abi.Content{} // MCP requires the array
+	}
+	return &res, nil
+}
+
+// write copies s into a buffer the guest allocates for it.
+func (inst *instance) write(ctx context.Context, s string) (uint32, error) {
+	stack := [1]uint64{uint64(len(s))}
+	if err := inst.alloc.CallWithStack(ctx, stack[:]); err != nil {
+		return 0, err
+	}
+	ptr := api.DecodeU32(stack[0])
+	if !inst.mod.Memory().WriteString(ptr, s) {
+		return 0, fmt.Errorf("%w: %s(%d) returned %#x, outside guest memory (%d bytes)",
+			ErrBadGuestMessage, abi.ExportAlloc, len(s), ptr, inst.mod.Memory().Size())
+	}
+	return ptr, nil
+}
+
+// readResult reads the message a packed (ptr, len) result points at. The
+// slice aliases guest memory: use it before the next guest call.
+func (inst *instance) readResult(packed uint64) ([]byte, error) {
+	ptr, n := abi.Unpack(packed)
+	if n > abi.MaxMessageSize {
+		return nil, fmt.Errorf("%w: result of %d bytes is over the %d byte limit", ErrBadGuestMessage, n, abi.MaxMessageSize)
+	}
+	b, ok := inst.mod.Memory().Read(ptr, n)
+	if !ok {
+		return nil, fmt.Errorf("%w: result at %#x+%d lies outside guest memory (%d bytes)",
+			ErrBadGuestMessage, ptr, n, inst.mod.Memory().Size())
+	}
+	return b, nil
+}
+
+// guestWriter turns a guest's stdout or stderr into log lines: os.Stdout
+// belongs to the MCP transport and must never see guest output.
+type guestWriter struct {
+	log    hclog.Logger
+	stream string
+
+	mu   sync.Mutex
+	buf  []byte
+	trap string // the last line that looked like a Go panic or fatal error
+}
+
+func (w *guestWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			w.buf = append(w.buf, b...)
+			if len(w.buf) >= abi.MaxLogSize {
+				w.emit() // a line without end must not grow without end
+			}
+			break
+		}
+		w.buf = append(w.buf, b[:i]...)
+		w.emit()
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+func (w *guestWriter) emit() {
+	line := string(w.buf[:min(len(w.buf), abi.MaxLogSize)])
+	w.buf = w.buf[:0]
+	if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
+		w.trap = line
+	}
+	w.log.Info(line, "stream", w.stream)
+}
+
+func (w *guestWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.emit()
+	}
+}
+
+func (w *guestWriter) trapLine() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.trap
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

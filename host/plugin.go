@@ -1,0 +1,317 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// Env is what a running guest can reach; the caller wires it per call.
+// Its methods are called on the goroutine running [Plugin.Call], one at a
+// time.
+type Env interface {
+	// Input blocks until every request is answered (same order), or ctx
+	// ends. It must return promptly once ctx is done: the guest is
+	// suspended until it does. An error other than ctx's is passed to the
+	// guest as an abi.ErrCodeFailed answer to every request.
+	Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error)
+	// Log receives the guest's log lines (already written to the Logger).
+	Log(level abi.LogLevel, msg string)
+	// Progress receives the guest's progress reports.
+	Progress(p abi.Progress)
+}
+
+// Plugin is one loaded plugin file. Its methods are safe for concurrent use;
+// every call runs in its own instance.
+type Plugin struct {
+	rt       *Runtime
+	path     string
+	name     string // base name of path, used in messages
+	log      hclog.Logger
+	compiled wazero.CompiledModule
+	tools    []abi.Tool
+	byName   map[string]struct{}
+
+	// The pool: instances that ran _initialize and nothing else. A refill
+	// goroutine instantiates one at a time and blocks sending it into pool,
+	// so with capacity PoolSize-1 exactly PoolSize are ready.
+	pool     chan *instance // nil when pooling is off
+	kick     chan struct{}  // wakes a refiller that is backing off after an error
+	poolCtx  context.Context
+	stopPool context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	// users counts calls in flight plus the refill goroutine; the compiled
+	// code is released when it drops to zero after Close.
+	users int
+	idle  chan struct{} // closed once closed and users == 0
+}
+
+func newPlugin(r *Runtime, path, name string, compiled wazero.CompiledModule) *Plugin {
+	p := &Plugin{
+		rt:       r,
+		path:     path,
+		name:     name,
+		log:      r.log.Named(name),
+		compiled: compiled,
+		idle:     make(chan struct{}),
+	}
+	p.poolCtx, p.stopPool = context.WithCancel(context.Background())
+	return p
+}
+
+func (p *Plugin) setTools(tools []abi.Tool) {
+	p.tools = tools
+	p.byName = make(map[string]struct{}, len(tools))
+	for i := range p.tools {
+		if p.tools[i].TaskSupport == "" {
+			p.tools[i].TaskSupport = abi.TaskForbidden
+		}
+		p.byName[p.tools[i].Name] = struct{}{}
+	}
+}
+
+// Path is the file the plugin was loaded from.
+func (p *Plugin) Path() string { return p.path }
+
+// Tools returns the plugin's tools as it described them, with TaskSupport
+// filled in. The slice is the caller's to keep.
+func (p *Plugin) Tools() []abi.Tool {
+	out := make([]abi.Tool, len(p.tools))
+	copy(out, p.tools)
+	return out
+}
+
+// Call runs one tool in a fresh instance and returns its result. A tool that
+// fails reports it in the result (IsError); an error means the call itself
+// failed: see the sentinel errors. args nil means {}. env nil answers every
+// input request with abi.ErrCodeUnsupported.
+func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, env Env) (*abi.CallResult, error) {
+	if _, ok := p.byName[tool]; !ok {
+		return nil, fmt.Errorf("plugin %s: %w %q", p.name, ErrUnknownTool, tool)
+	}
+	args, err := checkArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: tool %s: %w", p.name, tool, err)
+	}
+	if !p.acquire() {
+		return nil, fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
+	}
+	defer p.release()
+	if env == nil {
+		env = nopEnv{}
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, p.rt.opts.CallTimeout, ErrCallTimeout)
+	defer cancel()
+
+	st := &callState{ctx: ctx, env: env, log: p.log.With("tool", tool)}
+	inst, err := p.checkout(ctx)
+	if err != nil {
+		return nil, p.callError(ctx, tool, nil, err)
+	}
+	defer inst.close()
+	inst.sleepCtx.Store(&ctx)
+	res, err := inst.run(withCallState(ctx, st), tool, args)
+	if err != nil {
+		return nil, p.callError(ctx, tool, inst, err)
+	}
+	return res, nil
+}
+
+func checkArgs(args json.RawMessage) ([]byte, error) {
+	if len(args) == 0 {
+		return []byte("{}"), nil
+	}
+	if len(args) > abi.MaxMessageSize {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrBadArguments, len(args), abi.MaxMessageSize)
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(args, &obj); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON object: %v", ErrBadArguments, err)
+	}
+	if obj == nil { // JSON null
+		return []byte("{}"), nil
+	}
+	return args, nil
+}
+
+// callError turns what went wrong in a call into an error naming plugin and
+// tool, wrapping the sentinel callers branch on.
+func (p *Plugin) callError(ctx context.Context, tool string, inst *instance, err error) error {
+	prefix := fmt.Sprintf("plugin %s: tool %s", p.name, tool)
+	if errors.Is(err, ErrBadGuestMessage) {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	var exit *sys.ExitError
+	isExit := errors.As(err, &exit)
+	if ctx.Err() != nil && (!isExit || exit.ExitCode() == sys.ExitCodeContextCanceled ||
+		exit.ExitCode() == sys.ExitCodeDeadlineExceeded) {
+		cause := context.Cause(ctx)
+		if errors.Is(cause, ErrCallTimeout) {
+			return fmt.Errorf("%s: %w after %v: %w", prefix, ErrCallTimeout, p.rt.opts.CallTimeout, context.DeadlineExceeded)
+		}
+		if cause != ctx.Err() {
+			return fmt.Errorf("%s: %w: %w", prefix, ctx.Err(), cause)
+		}
+		return fmt.Errorf("%s: %w", prefix, ctx.Err())
+	}
+	if p.rt.isClosed() {
+		return fmt.Errorf("%s: runtime %w", prefix, ErrClosed)
+	}
+	detail := firstLine(err.Error())
+	if isExit {
+		detail = fmt.Sprintf("exited with code %d", exit.ExitCode())
+	}
+	if inst != nil {
+		if last := inst.stderr.trapLine(); last != "" {
+			detail += ": " + last
+		}
+	}
+	p.log.Debug("guest trapped", "tool", tool, "error", err)
+	return fmt.Errorf("%s: %w: %s", prefix, ErrGuestTrapped, detail)
+}
+
+// acquire registers a user of the compiled code, unless p is closed.
+func (p *Plugin) acquire() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.users++
+	return true
+}
+
+// release ends a use; the last one after Close frees the compiled code.
+func (p *Plugin) release() {
+	p.mu.Lock()
+	p.users--
+	last := p.closed && p.users == 0
+	p.mu.Unlock()
+	if !last {
+		return
+	}
+	p.compiled.Close(context.Background())
+	p.rt.mu.Lock()
+	delete(p.rt.plugins, p)
+	p.rt.mu.Unlock()
+	close(p.idle)
+}
+
+// Close stops new calls and empties the pool, then waits until the calls in
+// flight have finished or ctx is done. Calls still running then go on in
+// their own instances, and the plugin's compiled code is freed after the
+// last one, so closing a plugin that is being replaced is always safe.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.retire()
+	select {
+	case <-p.idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("plugin %s: close: calls still in flight: %w", p.name, ctx.Err())
+	}
+}
+
+// retire is Close without the wait.
+func (p *Plugin) retire() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.users++ // held across the wake-up below, so release runs the cleanup
+	p.mu.Unlock()
+	p.stopPool() // the refiller drains the pool and releases its own use
+	p.release()
+}
+
+// startPool starts the refill goroutine, if pooling is on.
+func (p *Plugin) startPool() {
+	size := p.rt.opts.PoolSize
+	if size <= 0 || !p.acquire() {
+		return
+	}
+	p.pool = make(chan *instance, size-1)
+	p.kick = make(chan struct{}, 1)
+	go p.refill()
+}
+
+// refill keeps the pool full until Close. After a failed instantiation it
+// waits for a call to find the pool empty rather than retrying in a loop.
+func (p *Plugin) refill() {
+	defer p.release()
+	defer p.drain()
+	for {
+		inst, err := p.instantiate(p.poolCtx)
+		if err != nil {
+			if p.poolCtx.Err() != nil {
+				return
+			}
+			p.log.Warn("cannot pre-initialise an instance; calls will start their own", "error", err)
+			select {
+			case <-p.kick:
+				continue
+			case <-p.poolCtx.Done():
+				return
+			}
+		}
+		select {
+		case p.pool <- inst:
+		case <-p.poolCtx.Done():
+			inst.close()
+			return
+		}
+	}
+}
+
+// drain closes the instances left in the pool. Only the refiller sends to
+// the pool, so once it runs this nothing new arrives.
+func (p *Plugin) drain() {
+	for {
+		select {
+		case inst := <-p.pool:
+			inst.close()
+		default:
+			return
+		}
+	}
+}
+
+// checkout takes a ready instance from the pool, or starts one.
+func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
+	if p.pool != nil {
+		select {
+		case inst := <-p.pool:
+			return inst, nil
+		default:
+			select {
+			case p.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return p.instantiate(ctx)
+}
+
+// nopEnv serves calls made without an Env.
+type nopEnv struct{}
+
+func (nopEnv) Input(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+	out := make([]abi.InputResponse, len(reqs))
+	for i := range out {
+		out[i].Error = &abi.InputError{Code: abi.ErrCodeUnsupported, Message: "this caller cannot answer input requests"}
+	}
+	return out, nil
+}
+func (nopEnv) Log(abi.LogLevel, string) {}
+func (nopEnv) Progress(abi.Progress)    {}

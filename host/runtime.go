@@ -1,0 +1,354 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// Defaults for zero [Options] fields.
+const (
+	DefaultMemoryLimitMiB = 256
+	DefaultCallTimeout    = 30 * time.Minute
+	DefaultPoolSize       = 2
+)
+
+// Options configure a [Runtime]. The zero value means every default.
+type Options struct {
+	// CacheDir holds compiled machine code across runs, so a plugin that
+	// took a second to compile loads in tens of milliseconds next time.
+	// "" means os.UserCacheDir()/wasmhost/compile.
+	CacheDir string
+	// MemoryLimitMiB caps each instance's linear memory. 0 means
+	// DefaultMemoryLimitMiB; at most 4096 (wasm32's address space).
+	MemoryLimitMiB uint32
+	// CallTimeout is the wall-clock deadline of one call, including time
+	// spent waiting in Env.Input for a person to answer. 0 means
+	// DefaultCallTimeout.
+	CallTimeout time.Duration
+	// PoolSize is the number of pre-initialised, never-used instances kept
+	// per plugin so that a call does not pay for starting the guest's
+	// runtime (~3 ms for Go). Each costs a few MiB. 0 means
+	// DefaultPoolSize; negative means none.
+	PoolSize int
+	// Logger receives the host's own log lines and everything guests write
+	// to stdout, stderr or the log import, under a sub-logger named after
+	// the plugin file. nil discards.
+	Logger hclog.Logger
+}
+
+// Runtime loads and runs plugins. It is safe for concurrent use.
+type Runtime struct {
+	opts Options // with defaults filled in
+	log  hclog.Logger
+
+	wz    wazero.Runtime
+	cache wazero.CompilationCache
+	// imports are the host functions by name, to check a plugin's imports
+	// before instantiating it.
+	imports map[string]api.FunctionDefinition
+
+	mu      sync.Mutex
+	closed  bool
+	plugins map[*Plugin]struct{}
+}
+
+// New starts a runtime. Close it to release the compiled code, the
+// instances and the cache handle.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.MemoryLimitMiB == 0 {
+		opts.MemoryLimitMiB = DefaultMemoryLimitMiB
+	}
+	if opts.MemoryLimitMiB > 4096 {
+		return nil, fmt.Errorf("host: memory limit of %d MiB is over wasm32's 4096 MiB", opts.MemoryLimitMiB)
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = DefaultCallTimeout
+	}
+	if opts.PoolSize == 0 {
+		opts.PoolSize = DefaultPoolSize
+	}
+	if opts.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("host: no compilation cache directory (set Options.CacheDir): %w", err)
+		}
+		opts.CacheDir = filepath.Join(dir, "wasmhost", "compile")
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("host: compilation cache %s: %w", opts.CacheDir, err)
+	}
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(cache).
+		// 64 KiB pages.
+		WithMemoryLimitPages(opts.MemoryLimitMiB * 16).
+		// Without this a guest in an endless loop could never be stopped.
+		WithCloseOnContextDone(true)
+	r := &Runtime{
+		opts:    opts,
+		log:     opts.Logger,
+		wz:      wazero.NewRuntimeWithConfig(ctx, cfg),
+		cache:   cache,
+		plugins: make(map[*Plugin]struct{}),
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wz); err != nil {
+		r.wz.Close(ctx)
+		cache.Close(ctx)
+		return nil, fmt.Errorf("host: wasi: %w", err)
+	}
+	hm, err := r.instantiateImports(ctx)
+	if err != nil {
+		r.wz.Close(ctx)
+		cache.Close(ctx)
+		return nil, fmt.Errorf("host: host functions: %w", err)
+	}
+	r.imports = hm.ExportedFunctionDefinitions()
+	return r, nil
+}
+
+// Close stops new calls, waits for calls in flight until ctx is done, then
+// ends those still running and releases everything. Plugins loaded from r
+// are unusable afterwards.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	plugins := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		plugins = append(plugins, p)
+	}
+	r.mu.Unlock()
+
+	for _, p := range plugins {
+		p.retire()
+	}
+	for _, p := range plugins {
+		select {
+		case <-p.idle:
+		case <-ctx.Done():
+		}
+	}
+	// Closing the wazero runtime closes every module still running, which
+	// makes their calls return.
+	err := r.wz.Close(context.WithoutCancel(ctx))
+	if cerr := r.cache.Close(context.WithoutCancel(ctx)); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("host: close: %w", err)
+	}
+	return nil
+}
+
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// Load compiles the plugin at path, checks that it speaks this ABI version
+// and exports what the ABI requires, and reads its tool descriptions. Errors
+// name the file and say what to do; they match [ErrInvalidPlugin].
+func (r *Runtime) Load(ctx context.Context, path string) (*Plugin, error) {
+	name := filepath.Base(path)
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	return r.load(ctx, path, name, bin)
+}
+
+// wasmMagic is the preamble of every core WebAssembly module, version 1.
+var wasmMagic = []byte("\x00asm\x01\x00\x00\x00")
+
+// Exports every plugin must have, with their signatures.
+var requiredExports = []struct {
+	name            string
+	params, results []api.ValueType
+}{
+	{abi.ExportABIVersion, nil, []api.ValueType{api.ValueTypeI32}},
+	{abi.ExportAlloc, []api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI32}},
+	{abi.ExportDescribe, nil, []api.ValueType{api.ValueTypeI64}},
+	{abi.ExportCall, []api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}},
+	// A reactor's initialiser (Go's -buildmode=c-shared). A command module
+	// exports _start instead and would run main and exit.
+	{"_initialize", nil, nil},
+}
+
+func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (*Plugin, error) {
+	invalid := func(format string, args ...any) error {
+		return tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: "+format, append([]any{name}, args...)...))
+	}
+	if r.isClosed() {
+		return nil, fmt.Errorf("plugin %s: runtime %w", name, ErrClosed)
+	}
+	if !bytes.HasPrefix(bin, wasmMagic) {
+		if bytes.HasPrefix(bin, wasmMagic[:4]) {
+			return nil, invalid("is a WebAssembly component or an unsupported binary version, not a core module; build it with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared")
+		}
+		return nil, invalid("not a WebAssembly module; build it with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared")
+	}
+	start := time.Now()
+	compiled, err := r.wz.CompileModule(ctx, bin)
+	if err != nil {
+		return nil, invalid("cannot compile: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			compiled.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := r.checkImports(compiled); err != nil {
+		return nil, invalid("%w", err)
+	}
+	exports := compiled.ExportedFunctions()
+	if _, has := exports[abi.ExportABIVersion]; !has {
+		return nil, invalid("%w", checkExports(exports))
+	}
+
+	p := newPlugin(r, path, name, compiled)
+	desc, err := p.handshake(ctx, exports)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateDescription(desc); err != nil {
+		return nil, invalid("%w", err)
+	}
+	p.setTools(desc.Tools)
+
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("plugin %s: runtime %w", name, ErrClosed)
+	}
+	r.plugins[p] = struct{}{}
+	r.mu.Unlock()
+	ok = true
+	p.startPool()
+	p.log.Debug("loaded plugin", "path", path, "tools", len(desc.Tools), "took", time.Since(start).Round(time.Millisecond))
+	return p, nil
+}
+
+// handshake runs one throwaway instance to read the ABI version and the
+// description. It is not pooled: pooled instances are never used before
+// their call.
+func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionDefinition) (*abi.Description, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, p.rt.opts.CallTimeout, ErrCallTimeout)
+	defer cancel()
+	inst, err := p.instantiate(ctx)
+	if err != nil {
+		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: cannot start: %w", p.name, err))
+	}
+	defer inst.close()
+
+	ver, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
+	if err != nil {
+		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportABIVersion, err))
+	}
+	if v := int32(ver[0]); v != abi.Version {
+		return nil, tag(ErrInvalidPlugin, tag(ErrIncompatibleABI, fmt.Errorf(
+			"plugin %s: built for ABI v%d, this wasmhost speaks ABI v%d; rebuild it with the matching SDK",
+			p.name, v, abi.Version)))
+	}
+	if err := checkExports(exports); err != nil {
+		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %w", p.name, err))
+	}
+
+	res, err := inst.mod.ExportedFunction(abi.ExportDescribe).Call(ctx)
+	if err != nil {
+		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportDescribe, err))
+	}
+	raw, err := inst.readResult(res[0])
+	if err != nil {
+		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportDescribe, err))
+	}
+	var desc abi.Description
+	if err := json.Unmarshal(raw, &desc); err != nil {
+		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: description is not valid JSON: %w", p.name, abi.ExportDescribe, err))
+	}
+	return &desc, nil
+}
+
+// checkExports names every missing or mistyped required export.
+func checkExports(exports map[string]api.FunctionDefinition) error {
+	var missing, mistyped []string
+	for _, want := range requiredExports {
+		def, ok := exports[want.name]
+		switch {
+		case !ok:
+			missing = append(missing, want.name)
+		case !sameTypes(def.ParamTypes(), want.params) || !sameTypes(def.ResultTypes(), want.results):
+			mistyped = append(mistyped, want.name)
+		}
+	}
+	var msgs []string
+	if len(missing) > 0 {
+		msgs = append(msgs, "missing exports "+strings.Join(missing, ", "))
+	}
+	if len(mistyped) > 0 {
+		msgs = append(msgs, "exports with the wrong signature "+strings.Join(mistyped, ", "))
+	}
+	if msgs == nil {
+		return nil
+	}
+	return fmt.Errorf("not a wasmhost ABI v%d plugin: %s; build it with the wasmhost SDK and -buildmode=c-shared",
+		abi.Version, strings.Join(msgs, "; "))
+}
+
+// checkImports refuses imports the sandbox does not provide, before
+// instantiation would fail with a less helpful message.
+func (r *Runtime) checkImports(compiled wazero.CompiledModule) error {
+	var bad []string
+	for _, def := range compiled.ImportedFunctions() {
+		mod, fn, _ := def.Import()
+		switch mod {
+		case wasi_snapshot_preview1.ModuleName:
+			continue // wazero implements all of preview1
+		case abi.ImportModule:
+			if have, ok := r.imports[fn]; ok &&
+				sameTypes(have.ParamTypes(), def.ParamTypes()) && sameTypes(have.ResultTypes(), def.ResultTypes()) {
+				continue
+			}
+		}
+		bad = append(bad, mod+"."+fn)
+	}
+	if bad == nil {
+		return nil
+	}
+	sort.Strings(bad)
+	return fmt.Errorf("imports %s, which this wasmhost (ABI v%d) does not provide; was it built for another ABI version or runtime?",
+		strings.Join(bad, ", "), abi.Version)
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	return bytes.Equal(a, b)
+}
+
+// errRuntimeClosed reports whether err is wazero refusing work because the
+// runtime was closed under it.
+func (r *Runtime) errRuntimeClosed(err error) bool {
+	return err != nil && r.isClosed() && !errors.Is(err, context.Canceled)
+}
