@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/wasmhost/wasmhost/sdk/guest"
@@ -24,6 +25,10 @@ type Confirmation struct {
 // no file system access, and the point is the question.
 func confirmDelete(c *guest.Call, in ConfirmDeleteIn) (guest.Text, error) {
 	answer, err := guest.Elicit[Confirmation](c, fmt.Sprintf("Delete %s?", in.Filename))
+	if errors.Is(err, guest.ErrUnsupported) {
+		// The client cannot ask its user: no answer is not a yes.
+		return guest.Text("Kept " + in.Filename), nil
+	}
 	if err != nil {
 		return "", fmt.Errorf("asking for confirmation: %w", err)
 	}

@@ -1,0 +1,7 @@
+package main
+
+// Ignored is in a test file.
+type Ignored struct {
+	// Field is ignored.
+	Field int
+}
