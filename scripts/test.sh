@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite: what the README's quick start and .ci/run run.
+#   Go: gofmt, go vet, go test -race (unit, host, store, front end; Redis
+#       tests use REDIS_URL, default redis://127.0.0.1:6379)
+#   Node: the official TypeScript SDK client against `wasmhost serve`
+# Needs Go 1.26+, Node 20+ and npm; everything else it installs itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './e2e/*'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" >&2; echo "$unformatted" >&2; exit 1
+fi
+
+step "go vet"
+go vet ./...
+GOOS=wasip1 GOARCH=wasm go vet ./sdk/... ./plugins/...
+
+step "go test -race"
+go test -race -count=1 ./...
+
+step "build wasmhost"
+bin_dir=$(mktemp -d)
+trap 'rm -rf "$bin_dir"' EXIT
+go build -o "$bin_dir/wasmhost" ./cmd/wasmhost
+
+step "TypeScript SDK end to end (e2e/ts)"
+(cd e2e/ts && npm ci --no-audit --no-fund --loglevel=error)
+WASMHOST_BIN="$bin_dir/wasmhost" WASMHOST_PLUGINS="$PWD/plugins" \
+  node --test --test-concurrency=1 e2e/ts/
+
+echo "all tests passed" >&2
