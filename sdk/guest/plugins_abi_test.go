@@ -94,6 +94,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// compilationCache spares each test compiling the same plugins again.
+var compilationCache = wazero.NewCompilationCache()
+
 // fakeHost is the per-call state of the test host: how to answer input
 // requests, and what the guest sent.
 type fakeHost struct {
@@ -156,7 +159,7 @@ func (h *fakeHost) ask(via string, m api.Module, ptr, n uint32) int32 {
 // functions find their fakeHost in the call's context.
 func newRuntime(t *testing.T) wazero.Runtime {
 	ctx := context.Background()
-	r := wazero.NewRuntime(ctx)
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(compilationCache))
 	t.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	_, err := r.NewHostModuleBuilder(abi.ImportModule).

@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -261,11 +262,18 @@ func (d *deriver) deriveType(t reflect.Type, key string) (*schema, error) {
 	return nil, fmt.Errorf("type %s has no JSON encoding", t)
 }
 
-// addFields adds the properties of struct t to s, promoting the fields of
-// embedded structs as encoding/json does (an outer field shadows an inner one
-// of the same name).
+// addFields adds the properties of struct t to s in encoding/json's order,
+// promoting the fields of embedded structs where they are embedded. A name
+// in taken, or declared directly in t, shadows a promoted field of that name.
 func (d *deriver) addFields(s *schema, t reflect.Type, key string, taken map[string]bool) error {
-	var embedded []reflect.StructField
+	type jsonField struct {
+		f        reflect.StructField
+		name     string
+		opts     string
+		embedded reflect.Type // the struct promoted, if any
+	}
+	var fields []jsonField
+	own := map[string]bool{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -279,7 +287,7 @@ func (d *deriver) addFields(s *schema, t reflect.Type, key string, taken map[str
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				embedded = append(embedded, f)
+				fields = append(fields, jsonField{f: f, embedded: ft})
 				continue
 			}
 		}
@@ -289,30 +297,38 @@ func (d *deriver) addFields(s *schema, t reflect.Type, key string, taken map[str
 		if name == "" {
 			name = f.Name
 		}
-		if taken[name] {
+		fields = append(fields, jsonField{f: f, name: name, opts: opts})
+		own[name] = true
+	}
+	for _, jf := range fields {
+		if jf.embedded != nil {
+			inner := maps.Clone(taken)
+			maps.Copy(inner, own)
+			if err := d.addFields(s, jf.embedded, typeKey(jf.embedded), inner); err != nil {
+				return fmt.Errorf("embedded %s: %w", jf.f.Name, err)
+			}
+			for name := range inner { // what it promoted is now taken too
+				if !own[name] {
+					taken[name] = true
+				}
+			}
 			continue
 		}
-		taken[name] = true
-		fieldKey := key + "." + f.Name
-		if key == "" {
-			fieldKey = ""
+		if taken[jf.name] {
+			continue
 		}
-		fs, optional, err := d.field(f, fieldKey, opts)
+		taken[jf.name] = true
+		fieldKey := ""
+		if key != "" {
+			fieldKey = key + "." + jf.f.Name
+		}
+		fs, optional, err := d.field(jf.f, fieldKey, jf.opts)
 		if err != nil {
-			return fmt.Errorf("field %s: %w", f.Name, err)
+			return fmt.Errorf("field %s: %w", jf.f.Name, err)
 		}
-		s.Properties = append(s.Properties, property{Name: name, Schema: fs})
+		s.Properties = append(s.Properties, property{Name: jf.name, Schema: fs})
 		if !optional {
-			s.Required = append(s.Required, name)
-		}
-	}
-	for _, f := range embedded {
-		ft := f.Type
-		if ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		if err := d.addFields(s, ft, typeKey(ft), taken); err != nil {
-			return fmt.Errorf("embedded %s: %w", f.Name, err)
+			s.Required = append(s.Required, jf.name)
 		}
 	}
 	return nil

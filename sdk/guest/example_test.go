@@ -1,0 +1,192 @@
+//go:build !wasip1
+
+package guest_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/sdk/guest"
+)
+
+// Forecast is the input of the forecast example.
+type Forecast struct {
+	City  string `json:"city" description:"City to forecast."`
+	Days  int    `json:"days,omitempty" jsonschema:"minimum=1,maximum=7"`
+	Units string `json:"units" jsonschema:"enum=metric|imperial"`
+	// Pointers are optional too.
+	Hourly *bool `json:"hourly"`
+}
+
+func ExampleSchemaFor() {
+	schema, err := guest.SchemaFor[Forecast]()
+	if err != nil {
+		panic(err)
+	}
+	printJSON(schema)
+	// Output:
+	// {
+	//   "type": "object",
+	//   "properties": {
+	//     "city": {
+	//       "type": "string",
+	//       "description": "City to forecast."
+	//     },
+	//     "days": {
+	//       "type": "integer",
+	//       "minimum": 1,
+	//       "maximum": 7
+	//     },
+	//     "units": {
+	//       "type": "string",
+	//       "enum": [
+	//         "metric",
+	//         "imperial"
+	//       ]
+	//     },
+	//     "hourly": {
+	//       "type": "boolean"
+	//     }
+	//   },
+	//   "required": [
+	//     "city",
+	//     "units"
+	//   ]
+	// }
+}
+
+// Comments are invisible to reflection; wasmhost's builder generates this
+// call from the source (package fielddocs), so plugins never write it.
+func ExampleRegisterFieldDocs() {
+	guest.RegisterFieldDocs(map[string]string{
+		"github.com/wasmhost/wasmhost/sdk/guest_test.Note":      "Note is a sticky note.",
+		"github.com/wasmhost/wasmhost/sdk/guest_test.Note.Text": "What the note says.",
+	})
+	schema, _ := guest.SchemaFor[Note]()
+	fmt.Println(string(schema))
+	// Output:
+	// {"type":"object","description":"Note is a sticky note.","properties":{"text":{"type":"string","description":"What the note says."}},"required":["text"]}
+}
+
+type Note struct {
+	Text string `json:"text"`
+}
+
+type SumIn struct {
+	Numbers []float64 `json:"numbers"`
+}
+
+type SumOut struct {
+	Sum   float64 `json:"sum"`
+	Count int     `json:"count"`
+}
+
+func ExampleRegister() {
+	// A plugin does this in init; a struct output becomes structured
+	// content with an output schema.
+	guest.Register(guest.Tool{Name: "example_sum", Description: "Add numbers up."},
+		func(c *guest.Call, in SumIn) (SumOut, error) {
+			out := SumOut{Count: len(in.Numbers)}
+			for _, n := range in.Numbers {
+				out.Sum += n
+			}
+			return out, nil
+		})
+
+	// On the build machine, a Bridge stands in for wasmhost.
+	var b guest.Bridge
+	desc, _ := b.Describe()
+	for _, t := range desc.Tools {
+		if t.Name == "example_sum" {
+			fmt.Printf("inputSchema:  %s\noutputSchema: %s\n", t.InputSchema, t.OutputSchema)
+		}
+	}
+	res, _ := b.Call("example_sum", `{"numbers":[1,2,3.5]}`)
+	fmt.Printf("structuredContent: %s\n", res.StructuredContent)
+
+	res, _ = b.Call("example_sum", `{"numbers":"1,2"}`)
+	fmt.Printf("isError: %v: %s\n", res.IsError, res.Content[0].Text)
+	// Output:
+	// inputSchema:  {"type":"object","properties":{"numbers":{"type":"array","items":{"type":"number"}}},"required":["numbers"]}
+	// outputSchema: {"type":"object","properties":{"sum":{"type":"number"},"count":{"type":"integer"}},"required":["sum","count"]}
+	// structuredContent: {"sum":6.5,"count":3}
+	// isError: true: invalid arguments: field "numbers": got a JSON string, want an array
+}
+
+type Overwrite struct {
+	Overwrite bool `json:"overwrite" description:"Replace the existing file."`
+}
+
+func ExampleElicit() {
+	guest.Register(guest.Tool{Name: "example_save", TaskSupport: guest.TaskOptional},
+		func(c *guest.Call, _ struct{}) (guest.Text, error) {
+			answer, err := guest.Elicit[Overwrite](c, "report.txt exists. Overwrite it?")
+			if err != nil {
+				return "", err
+			}
+			if answer.Accepted() && answer.Content.Overwrite {
+				return "overwritten", nil
+			}
+			return "left alone", nil
+		})
+
+	b := guest.Bridge{Answer: func(batch []abi.InputRequest) ([]abi.InputResponse, abi.Status) {
+		fmt.Printf("%s %s\n", batch[0].Method, batch[0].Params)
+		return []abi.InputResponse{{Result: json.RawMessage(`{"action":"accept","content":{"overwrite":true}}`)}}, 0
+	}}
+	res, _ := b.Call("example_save", `{}`)
+	fmt.Println(res.Content[0].Text)
+	// Output:
+	// elicitation/create {"message":"report.txt exists. Overwrite it?","requestedSchema":{"type":"object","properties":{"overwrite":{"type":"boolean","description":"Replace the existing file."}},"required":["overwrite"]}}
+	// overwritten
+}
+
+type Size struct {
+	Size string `json:"size" jsonschema:"enum=S|M|L"`
+}
+
+type Topping struct {
+	Topping string `json:"topping"`
+}
+
+func ExampleCall_AskAll() {
+	guest.Register(guest.Tool{Name: "example_order"},
+		func(c *guest.Call, _ struct{}) (guest.Text, error) {
+			size := guest.NewElicitation[Size]("Which size?")
+			topping := guest.NewElicitation[Topping]("Which topping?")
+			if err := c.AskAll(size, topping); err != nil {
+				return "", err // the batch could not be asked: cancelled
+			}
+			s, err := size.Result()
+			if err != nil {
+				return "", err
+			}
+			tp, err := topping.Result()
+			if err != nil {
+				return "", err
+			}
+			return guest.Text(s.Content.Size + " with " + tp.Content.Topping), nil
+		})
+
+	b := guest.Bridge{Answer: func(batch []abi.InputRequest) ([]abi.InputResponse, abi.Status) {
+		fmt.Println("questions in one batch:", len(batch))
+		return []abi.InputResponse{
+			{Result: json.RawMessage(`{"action":"accept","content":{"size":"L"}}`)},
+			{Result: json.RawMessage(`{"action":"accept","content":{"topping":"olives"}}`)},
+		}, 0
+	}}
+	res, _ := b.Call("example_order", `{}`)
+	fmt.Println(res.Content[0].Text)
+	// Output:
+	// questions in one batch: 2
+	// L with olives
+}
+
+// printJSON prints raw indented, keeping the SDK's key order.
+func printJSON(raw []byte) {
+	var b bytes.Buffer
+	json.Indent(&b, raw, "", "  ")
+	fmt.Println(b.String())
+}
