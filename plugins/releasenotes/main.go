@@ -86,7 +86,8 @@ func releaseNotes(c *guest.Call, in ReleaseNotesIn) (ReleaseNotes, error) {
 	}
 	c.Logf(guest.LogInfo, "drafting %s notes for %s from %d commits", audience, in.Version, len(in.Commits))
 
-	notes := ReleaseNotes{Version: in.Version, Audience: audience}
+	// Sections is never null: the output schema promises an array.
+	notes := ReleaseNotes{Version: in.Version, Audience: audience, Sections: []Section{}}
 	entries := make([][]string, len(sections))
 	for i, subject := range in.Commits {
 		s, text := classify(subject)
