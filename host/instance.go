@@ -178,8 +178,12 @@ func (w *guestWriter) Write(b []byte) (int, error) {
 		i := bytes.IndexByte(b, '\n')
 		if i < 0 {
 			w.buf = append(w.buf, b...)
-			if len(w.buf) >= abi.MaxLogSize {
-				w.emit() // a line without end must not grow without end
+			// A line without end must not grow without end: split it.
+			for len(w.buf) >= abi.MaxLogSize {
+				rest := w.buf[abi.MaxLogSize:]
+				w.buf = w.buf[:abi.MaxLogSize]
+				w.emit()
+				w.buf = append(w.buf, rest...)
 			}
 			break
 		}
@@ -191,7 +195,7 @@ func (w *guestWriter) Write(b []byte) (int, error) {
 }
 
 func (w *guestWriter) emit() {
-	line := string(w.buf[:min(len(w.buf), abi.MaxLogSize)])
+	line := string(w.buf)
 	w.buf = w.buf[:0]
 	if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
 		w.trap = line

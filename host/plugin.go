@@ -93,8 +93,11 @@ func (p *Plugin) Tools() []abi.Tool {
 
 // Call runs one tool in a fresh instance and returns its result. A tool that
 // fails reports it in the result (IsError); an error means the call itself
-// failed: see the sentinel errors. args nil means {}. env nil answers every
-// input request with abi.ErrCodeUnsupported.
+// failed: see the sentinel errors. A call whose ctx ends before the guest
+// returns fails with ctx's error (wrapping context.Canceled, or
+// ErrCallTimeout for the call's own deadline), even if the guest saw it
+// coming and returned tidily. args nil means {}. env nil answers every input
+// request with abi.ErrCodeUnsupported.
 func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, env Env) (*abi.CallResult, error) {
 	if _, ok := p.byName[tool]; !ok {
 		return nil, fmt.Errorf("plugin %s: %w %q", p.name, ErrUnknownTool, tool)
@@ -112,6 +115,9 @@ func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, en
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, p.rt.opts.CallTimeout, ErrCallTimeout)
 	defer cancel()
+	ctx, kill := context.WithCancelCause(ctx)
+	defer kill(nil)
+	defer context.AfterFunc(p.rt.killed, func() { kill(ErrClosed) })()
 
 	st := &callState{ctx: ctx, env: env, log: p.log.With("tool", tool)}
 	inst, err := p.checkout(ctx)
@@ -121,6 +127,12 @@ func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, en
 	defer inst.close()
 	inst.sleepCtx.Store(&ctx)
 	res, err := inst.run(withCallState(ctx, st), tool, args)
+	if err == nil && ctx.Err() != nil {
+		// The guest saw the cancellation (StatusCancelled, cancelled()) and
+		// returned tidily; the caller has gone, so the result is dropped and
+		// a cancelled call always ends the same way.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, p.callError(ctx, tool, inst, err)
 	}
@@ -156,6 +168,9 @@ func (p *Plugin) callError(ctx context.Context, tool string, inst *instance, err
 	if ctx.Err() != nil && (!isExit || exit.ExitCode() == sys.ExitCodeContextCanceled ||
 		exit.ExitCode() == sys.ExitCodeDeadlineExceeded) {
 		cause := context.Cause(ctx)
+		if errors.Is(cause, ErrClosed) {
+			return fmt.Errorf("%s: runtime %w", prefix, ErrClosed)
+		}
 		if errors.Is(cause, ErrCallTimeout) {
 			return fmt.Errorf("%s: %w after %v: %w", prefix, ErrCallTimeout, p.rt.opts.CallTimeout, context.DeadlineExceeded)
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,6 +62,10 @@ type Runtime struct {
 	// before instantiating it.
 	imports map[string]api.FunctionDefinition
 
+	// killed ends every call still running when Close gives up waiting.
+	killed context.Context
+	kill   context.CancelFunc
+
 	mu      sync.Mutex
 	closed  bool
 	plugins map[*Plugin]struct{}
@@ -110,6 +113,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		cache:   cache,
 		plugins: make(map[*Plugin]struct{}),
 	}
+	r.killed, r.kill = context.WithCancel(context.Background())
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wz); err != nil {
 		r.wz.Close(ctx)
 		cache.Close(ctx)
@@ -150,8 +154,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	// Closing the wazero runtime closes every module still running, which
-	// makes their calls return.
+	// Cancelling the calls still running wakes those waiting in Env.Input
+	// or asleep; closing the wazero runtime stops the others.
+	r.kill()
 	err := r.wz.Close(context.WithoutCancel(ctx))
 	if cerr := r.cache.Close(context.WithoutCancel(ctx)); err == nil {
 		err = cerr
@@ -345,10 +350,4 @@ func (r *Runtime) checkImports(compiled wazero.CompiledModule) error {
 
 func sameTypes(a, b []api.ValueType) bool {
 	return bytes.Equal(a, b)
-}
-
-// errRuntimeClosed reports whether err is wazero refusing work because the
-// runtime was closed under it.
-func (r *Runtime) errRuntimeClosed(err error) bool {
-	return err != nil && r.isClosed() && !errors.Is(err, context.Canceled)
 }

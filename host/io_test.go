@@ -1,0 +1,167 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+func TestElicit(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	accept := json.RawMessage(`{"action":"accept","content":{"ok":true}}`)
+
+	tests := []struct {
+		name  string
+		env   Env
+		want  string
+		asked string // params the Env must have seen
+	}{
+		{"accepted", &testEnv{input: func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+			return []abi.InputResponse{{Result: accept}}, nil
+		}}, `{"result":{"action":"accept","content":{"ok":true}}}`, `{"message":"sure?"}`},
+		{"no env", nil, `{"error":{"code":"unsupported","message":"this caller cannot answer input requests"}}`, ""},
+		{"env fails", &testEnv{input: func(context.Context, []abi.InputRequest) ([]abi.InputResponse, error) {
+			return nil, errors.New("relay down")
+		}}, `{"error":{"code":"failed","message":"relay down"}}`, ""},
+		{"env answers nothing", &testEnv{input: func(context.Context, []abi.InputRequest) ([]abi.InputResponse, error) {
+			return nil, nil
+		}}, `{"error":{"code":"failed","message":"env answered 0 of 1 requests"}}`, ""},
+		{"env answers garbage", &testEnv{input: func(context.Context, []abi.InputRequest) ([]abi.InputResponse, error) {
+			return []abi.InputResponse{{Result: json.RawMessage(`{nope`)}}, nil
+		}}, `"code":"failed"`, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var seen []abi.InputRequest
+			if te, ok := tc.env.(*testEnv); ok {
+				inner := te.input
+				te.input = func(ctx context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+					seen = reqs
+					return inner(ctx, reqs)
+				}
+			}
+			res, err := p.Call(context.Background(), "elicit", json.RawMessage(`{"message":"sure?"}`), tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Content[0].Text; !strings.Contains(got, tc.want) {
+				t.Errorf("guest got %s, want %s", got, tc.want)
+			}
+			if tc.asked != "" && (len(seen) != 1 || seen[0].Method != abi.MethodElicit || string(seen[0].Params) != tc.asked) {
+				t.Errorf("env saw %+v", seen)
+			}
+		})
+	}
+}
+
+func TestInputBatch(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	env := &testEnv{input: func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+		out := make([]abi.InputResponse, len(reqs))
+		for i, req := range reqs {
+			out[i].Result = req.Params // echo each question back, in order
+		}
+		return out, nil
+	}}
+	tests := []struct {
+		n    int
+		want string
+	}{
+		{1, `[{"result":{"message":"q0"}}]`},
+		{3, `[{"result":{"message":"q0"}},{"result":{"message":"q1"}},{"result":{"message":"q2"}}]`},
+		{abi.MaxInputBatch + 1, "status -1"},
+	}
+	for _, tc := range tests {
+		res, err := p.Call(context.Background(), "ask", json.RawMessage(`{"n":`+itoa(tc.n)+`}`), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Content[0].Text; got != tc.want {
+			t.Errorf("n=%d: guest got %s, want %s", tc.n, got, tc.want)
+		}
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestGuestOutput checks that stdout, stderr, log and progress reach the
+// Logger and the Env, and that nothing reaches os.Stdout, the MCP channel.
+func TestGuestOutput(t *testing.T) {
+	r, logs := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = wr
+	env := &testEnv{}
+	_, callErr := p.Call(context.Background(), "stdio", nil, env)
+	os.Stdout = stdout
+	wr.Close()
+	leaked, _ := io.ReadAll(rd)
+	if callErr != nil {
+		t.Fatal(callErr)
+	}
+	if len(leaked) > 0 {
+		t.Errorf("guest wrote to os.Stdout: %q", leaked)
+	}
+	for _, want := range []string{
+		"echo.wasm: hello from stdout: stream=stdout",
+		"echo.wasm: hello from stderr: stream=stderr",
+		"[WARN]  echo.wasm: careful: tool=stdio",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	if len(env.logs) != 1 || env.logs[0] != "careful" {
+		t.Errorf("env logs = %q", env.logs)
+	}
+	if len(env.progress) != 1 || env.progress[0] != (abi.Progress{Progress: 1, Total: 2, Message: "half"}) {
+		t.Errorf("env progress = %+v", env.progress)
+	}
+}
+
+func TestGuestWriter(t *testing.T) {
+	logs := &logBuffer{}
+	w := &guestWriter{log: hclog.New(&hclog.LoggerOptions{Output: logs, JSONFormat: true}), stream: "stderr"}
+	w.Write([]byte("par"))
+	w.Write([]byte("tial\npanic: boom\n\ngoroutine 1"))
+	w.Write([]byte(strings.Repeat("x", abi.MaxLogSize+10)))
+	w.flush()
+	if got := w.trapLine(); got != "panic: boom" {
+		t.Errorf("trap line = %q", got)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var entry struct {
+			Msg    string `json:"@message"`
+			Stream string `json:"stream"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil || entry.Stream != "stderr" {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		got = append(got, entry.Msg)
+	}
+	want := []string{"partial", "panic: boom", "", "goroutine 1" + strings.Repeat("x", abi.MaxLogSize-len("goroutine 1")), strings.Repeat("x", 21)}
+	if len(got) != len(want) {
+		t.Fatalf("got %d lines, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d = %.40q (%d bytes), want %.40q (%d bytes)", i, got[i], len(got[i]), want[i], len(want[i]))
+		}
+	}
+}
