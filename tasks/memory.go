@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -25,23 +24,19 @@ type Memory struct {
 type memTask struct {
 	task    Task
 	answers map[string]abi.InputResponse
+	// asked holds every input request key the task has used, so that a key
+	// is never reused within one task.
+	asked map[string]struct{}
 	// changed is closed and replaced on every change, waking waiters.
 	changed chan struct{}
 }
 
 // NewMemory returns an empty in-memory store.
-func NewMemory() *Memory {
-	return &Memory{
-		tasks:   make(map[string]*memTask),
-		watches: make(map[*memWatch]struct{}),
-		queue:   make(chan string, 1024),
-		now:     time.Now,
-	}
-}
+func NewMemory() *Memory { return NewMemoryWith(MemoryOptions{}) }
 
 func (m *Memory) Create(_ context.Context, t *Task) error {
-	if t.Status != Working {
-		return fmt.Errorf("task %s: must be created working, not %q: %w", t.ID, t.Status, ErrIllegalTransition)
+	if err := checkNew(t); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -49,7 +44,12 @@ func (m *Memory) Create(_ context.Context, t *Task) error {
 	if _, ok := m.tasks[t.ID]; ok {
 		return fmt.Errorf("task %s already exists", t.ID)
 	}
-	mt := &memTask{task: *clone(t), answers: map[string]abi.InputResponse{}, changed: make(chan struct{})}
+	mt := &memTask{
+		task:    *clone(t),
+		answers: map[string]abi.InputResponse{},
+		asked:   map[string]struct{}{},
+		changed: make(chan struct{}),
+	}
 	m.tasks[t.ID] = mt
 	m.broadcastLocked(Event{Kind: EventStatus, TaskID: t.ID, Status: t.Status})
 	return nil
@@ -80,20 +80,26 @@ func (m *Memory) List(_ context.Context, owner, cursor string, limit int) ([]*Ta
 }
 
 func (m *Memory) RequestInput(_ context.Context, id string, reqs map[string]abi.InputRequest) error {
+	if len(reqs) == 0 {
+		return fmt.Errorf("task %s: no input requests given", id)
+	}
 	return m.update(id, func(mt *memTask) error {
 		t := &mt.task
 		if !CanTransition(t.Status, InputRequired) {
 			return transitionError(id, t.Status, InputRequired)
 		}
 		for key := range reqs {
-			if _, dup := t.InputRequests[key]; dup {
-				return fmt.Errorf("task %s: input request %q already pending", id, key)
+			if _, dup := mt.asked[key]; dup {
+				return fmt.Errorf("task %s: input request key %q was already used", id, key)
 			}
 		}
 		if t.InputRequests == nil {
 			t.InputRequests = make(map[string]abi.InputRequest, len(reqs))
 		}
-		maps.Copy(t.InputRequests, reqs)
+		for key, req := range reqs {
+			mt.asked[key] = struct{}{}
+			t.InputRequests[key] = cloneRequest(req)
+		}
 		t.Status = InputRequired
 		return nil
 	})
@@ -109,7 +115,7 @@ func (m *Memory) Answer(_ context.Context, id, key string, resp abi.InputRespons
 			return fmt.Errorf("task %s: input request %q: %w", id, key, ErrNotPending)
 		}
 		delete(t.InputRequests, key)
-		mt.answers[key] = resp
+		mt.answers[key] = cloneResponse(resp)
 		if len(t.InputRequests) == 0 {
 			t.InputRequests = nil
 			t.Status = Working
@@ -135,12 +141,16 @@ func (m *Memory) AwaitAnswers(ctx context.Context, id string, keys []string) (ma
 			return got, nil
 		}
 		changed := mt.changed
+		expiry := time.NewTimer(mt.task.ExpiresAt().Sub(m.now()))
 		m.mu.Unlock()
 		select {
 		case <-changed:
+		case <-expiry.C: // the next lookup reports ErrNotFound
 		case <-ctx.Done():
+			expiry.Stop()
 			return nil, ctx.Err()
 		}
+		expiry.Stop()
 	}
 }
 
@@ -206,7 +216,7 @@ func (m *Memory) update(id string, change func(*memTask) error) error {
 
 func (m *Memory) lookupLocked(id string) (*memTask, error) {
 	mt, ok := m.tasks[id]
-	if !ok || m.now().After(mt.task.ExpiresAt()) {
+	if !ok || expired(&mt.task, m.now()) {
 		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
 	}
 	return mt, nil
@@ -216,7 +226,7 @@ func (m *Memory) lookupLocked(id string) (*memTask, error) {
 func (m *Memory) sweepLocked() {
 	now := m.now()
 	for id, mt := range m.tasks {
-		if now.After(mt.task.ExpiresAt()) {
+		if expired(&mt.task, now) {
 			close(mt.changed)
 			delete(m.tasks, id)
 		}
@@ -331,6 +341,25 @@ func clone(t *Task) *Task {
 	c.Accepts = slices.Clone(t.Accepts)
 	c.ProgressToken = slices.Clone(t.ProgressToken)
 	c.Result = slices.Clone(t.Result)
-	c.InputRequests = maps.Clone(t.InputRequests)
+	if t.InputRequests != nil {
+		c.InputRequests = make(map[string]abi.InputRequest, len(t.InputRequests))
+		for k, r := range t.InputRequests {
+			c.InputRequests[k] = cloneRequest(r)
+		}
+	}
 	return &c
+}
+
+func cloneRequest(r abi.InputRequest) abi.InputRequest {
+	r.Params = slices.Clone(r.Params)
+	return r
+}
+
+func cloneResponse(r abi.InputResponse) abi.InputResponse {
+	r.Result = slices.Clone(r.Result)
+	if r.Error != nil {
+		e := *r.Error
+		r.Error = &e
+	}
+	return r
 }

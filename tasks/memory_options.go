@@ -1,0 +1,24 @@
+package tasks
+
+import "time"
+
+// MemoryOptions configures NewMemoryWith. The zero value means defaults.
+type MemoryOptions struct {
+	// Now is the store's clock (default time.Now). It decides when tasks
+	// expire and stamps UpdatedAt; tests set it to expire tasks without
+	// waiting.
+	Now func() time.Time
+}
+
+// NewMemoryWith returns an empty in-memory store configured by opts.
+func NewMemoryWith(opts MemoryOptions) *Memory {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Memory{
+		tasks:   make(map[string]*memTask),
+		watches: make(map[*memWatch]struct{}),
+		queue:   make(chan string, 1024),
+		now:     opts.Now,
+	}
+}
