@@ -65,6 +65,6 @@
 //
 // # Testing
 //
-// In builds for the build machine (any GOOS but wasip1) a [Bridge] stands
-// in for the host, so go test can call a plugin's tools directly.
+// A [Bridge] stands in for the host, so go test on the build machine can
+// call a plugin's tools directly, answering their questions.
 package guest

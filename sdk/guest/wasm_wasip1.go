@@ -5,6 +5,7 @@ package guest
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"github.com/wasmhost/wasmhost/abi"
@@ -106,13 +107,22 @@ func hostCancelled() int32
 // wasmHost is the host seen through the imports.
 type wasmHost struct{}
 
+// asking makes input (or elicit) and its response one step: the host holds
+// one pending answer per instance, which a second asker (a goroutine the
+// handler started) must not replace before the first has collected it.
+var asking sync.Mutex
+
 func (wasmHost) input(batch []byte) ([]byte, abi.Status) {
+	asking.Lock()
+	defer asking.Unlock()
 	n := hostInput(unsafe.Pointer(unsafe.SliceData(batch)), uint32(len(batch)))
 	runtime.KeepAlive(batch)
 	return collect(n)
 }
 
 func (wasmHost) elicit(params []byte) ([]byte, abi.Status) {
+	asking.Lock()
+	defer asking.Unlock()
 	n := hostElicit(unsafe.Pointer(unsafe.SliceData(params)), uint32(len(params)))
 	runtime.KeepAlive(params)
 	return collect(n)

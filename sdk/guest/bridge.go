@@ -1,5 +1,3 @@
-//go:build !wasip1
-
 package guest
 
 import (
@@ -10,10 +8,10 @@ import (
 	"github.com/wasmhost/wasmhost/abi"
 )
 
-// Bridge runs the registered tools on the build machine, standing in for
-// wasmhost, so that a plugin's tools can be tested with go test. It exists
-// only in builds for a GOOS other than wasip1; in a wasm build the host is
-// wasmhost itself.
+// Bridge runs the registered tools in-process, standing in for wasmhost, so
+// that a plugin's tools can be tested with go test on the build machine. A
+// plugin never uses it in production (the linker then leaves it out): there
+// the host is wasmhost itself, reached through the wasm imports.
 //
 // Every message crosses the Bridge as JSON, as it would cross the wasm
 // boundary. The zero Bridge answers every question with
