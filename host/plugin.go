@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
@@ -44,6 +45,8 @@ type Plugin struct {
 	// goroutine instantiates one at a time and blocks sending it into pool,
 	// so with capacity PoolSize-1 exactly PoolSize are ready.
 	pool     chan *instance // nil when pooling is off
+	hits     atomic.Int64   // checkouts served from the pool
+	misses   atomic.Int64   // checkouts that had to instantiate
 	kick     chan struct{}  // wakes a refiller that is backing off after an error
 	poolCtx  context.Context
 	stopPool context.CancelFunc
@@ -307,8 +310,10 @@ func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
 	if p.pool != nil {
 		select {
 		case inst := <-p.pool:
+			p.hits.Add(1)
 			return inst, nil
 		default:
+			p.misses.Add(1)
 			select {
 			case p.kick <- struct{}{}:
 			default:

@@ -19,7 +19,7 @@ var calls int
 var object = json.RawMessage(`{"type":"object"}`)
 
 func init() {
-	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count"} {
+	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count", "elicit_loop"} {
 		gt.Tools = append(gt.Tools, abi.Tool{Name: name, InputSchema: object})
 	}
 	gt.Tools[0].TaskSupport = abi.TaskOptional
@@ -71,6 +71,25 @@ func handle(name string, args []byte) uint64 {
 		}
 	case "panic":
 		panic("boom")
+	case "elicit_loop":
+		// Benchmarks: one input round trip per round, with buffers reused
+		// and no JSON work, so that the host's share is what is measured.
+		var in struct{ Rounds int }
+		json.Unmarshal(args, &in)
+		q := []byte(`{"message":"again?"}`)
+		qp := gt.Ptr(q)
+		buf := make([]byte, 4096)
+		bp := gt.Ptr(buf)
+		for i := 0; i < in.Rounds; i++ {
+			n := gt.RawElicit(qp, uint32(len(q)))
+			if n < 0 || n > int32(len(buf)) {
+				return gt.Text(fmt.Sprintf("status %d in round %d", n, i))
+			}
+			if got := gt.RawResponse(bp, uint32(len(buf))); got != n {
+				return gt.Text(fmt.Sprintf("response %d in round %d", got, i))
+			}
+		}
+		return gt.Text(fmt.Sprint(in.Rounds))
 	case "count":
 		// A fresh instance per call means this always reports 1.
 		calls++

@@ -8,7 +8,6 @@ package gt
 
 import (
 	"encoding/json"
-	"runtime"
 	"unsafe"
 
 	"github.com/wasmhost/wasmhost/abi"
@@ -28,9 +27,10 @@ var Handle func(name string, args []byte) uint64
 // exactly that many bytes with a pointer far outside memory.
 var BadAllocSize uint32
 
-// keep holds every buffer handed out so that the GC never frees memory the
-// host may still write into. An instance serves one call, so this is fine.
-var keep [][]byte
+// keep holds every buffer handed out, by address, so that the GC never
+// frees memory the host may still write into; free drops one once the
+// guest is done with it.
+var keep = map[uint32][]byte{}
 
 //go:wasmexport wasmhost_abi_version
 func abiVersion() int32 { return Version }
@@ -56,9 +56,12 @@ func Ptr(b []byte) uint32 {
 	if cap(b) == 0 {
 		b = make([]byte, 0, 1)
 	}
-	keep = append(keep, b)
-	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	p := uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	keep[p] = b
+	return p
 }
+
+func free(p uint32) { delete(keep, p) }
 
 // Bytes views guest memory.
 func Bytes(ptr, n uint32) []byte {
@@ -109,8 +112,9 @@ func Cancelled() int32
 // input or elicit).
 func Collect(n int32) ([]byte, int32) {
 	buf := make([]byte, n)
-	got := RawResponse(Ptr(buf), uint32(len(buf)))
-	runtime.KeepAlive(buf)
+	p := Ptr(buf)
+	got := RawResponse(p, uint32(len(buf)))
+	free(p)
 	if got < 0 {
 		return nil, got
 	}
@@ -120,8 +124,9 @@ func Collect(n int32) ([]byte, int32) {
 // Input asks the host a batch of questions.
 func Input(reqs []abi.InputRequest) ([]abi.InputResponse, int32) {
 	b, _ := json.Marshal(reqs)
-	n := RawInput(Ptr(b), uint32(len(b)))
-	runtime.KeepAlive(b)
+	p := Ptr(b)
+	n := RawInput(p, uint32(len(b)))
+	free(p)
 	if n < 0 {
 		return nil, n
 	}
@@ -139,8 +144,9 @@ func Input(reqs []abi.InputRequest) ([]abi.InputResponse, int32) {
 // Elicit asks one elicitation/create question.
 func Elicit(params any) (abi.InputResponse, int32) {
 	b, _ := json.Marshal(params)
-	n := RawElicit(Ptr(b), uint32(len(b)))
-	runtime.KeepAlive(b)
+	p := Ptr(b)
+	n := RawElicit(p, uint32(len(b)))
+	free(p)
 	if n < 0 {
 		return abi.InputResponse{}, n
 	}
@@ -158,13 +164,15 @@ func Elicit(params any) (abi.InputResponse, int32) {
 // Log sends a log line.
 func Log(level abi.LogLevel, msg string) {
 	b := []byte(msg)
-	RawLog(int32(level), Ptr(b), uint32(len(b)))
-	runtime.KeepAlive(b)
+	p := Ptr(b)
+	RawLog(int32(level), p, uint32(len(b)))
+	free(p)
 }
 
 // Progress reports progress.
 func Progress(p abi.Progress) {
 	b, _ := json.Marshal(p)
-	RawProgress(Ptr(b), uint32(len(b)))
-	runtime.KeepAlive(b)
+	ptr := Ptr(b)
+	RawProgress(ptr, uint32(len(b)))
+	free(ptr)
 }
