@@ -74,11 +74,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 // current call's context is done so that a sleeping guest notices
 // cancellation (wazero then closes the module at its next instruction
 // boundary check).
-var sleeps, sleptNs atomic.Int64
-
 func (inst *instance) nanosleep(ns int64) {
-	sleeps.Add(1)
-	sleptNs.Add(ns)
 	done := (*inst.sleepCtx.Load()).Done()
 	select {
 	case <-done:
