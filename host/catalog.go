@@ -1,0 +1,539 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/gobuild"
+)
+
+// CatalogOptions configure [OpenCatalog]. The zero value is usable.
+type CatalogOptions struct {
+	// Logger receives what was loaded, built, replaced or skipped and why.
+	// nil discards.
+	Logger hclog.Logger
+	// Builder builds subdirectories holding Go source (package main) into
+	// plugins. nil means such directories are reported as problems.
+	Builder *gobuild.Builder
+	// OnChange, if set, is called after the catalog changed (a plugin
+	// added, replaced or removed, or the problems changed), from the
+	// catalog's own goroutine and never concurrently with itself.
+	OnChange func()
+}
+
+// ToolEntry is one tool the catalog serves and the plugin serving it.
+type ToolEntry struct {
+	Tool   abi.Tool
+	Plugin *Plugin
+}
+
+// Problem is a plugin the catalog skipped, or a tool it hid, and why.
+type Problem struct {
+	File   string // the .wasm file or source directory
+	Reason string
+}
+
+func (p Problem) String() string { return p.File + ": " + p.Reason }
+
+// Catalog keeps every plugin in a directory loaded and follows changes to
+// it. It serves each *.wasm file, and each subdirectory holding Go source of
+// package main, built with the Builder. A broken plugin is logged, listed in
+// Problems and skipped; it never stops the others.
+//
+// When two plugins offer a tool of the same name, the plugin whose file or
+// directory name sorts first wins and the other's tool is listed as
+// shadowed in Problems. Names beginning with "." or "_" are ignored, as the
+// go command does.
+//
+// A plugin that is replaced or removed stops taking calls, but calls already
+// running in it finish normally. Look tools up for every call rather than
+// keeping a ToolEntry: a stale entry's Plugin fails with [ErrClosed].
+type Catalog struct {
+	rt       *Runtime
+	dir      string
+	opts     CatalogOptions
+	log      hclog.Logger
+	watcher  *fsnotify.Watcher
+	debounce time.Duration
+	watched  map[string]bool // directories under watch
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	started   bool          // watch is running
+	done      chan struct{} // closed when watch returns
+	closeOnce sync.Once
+
+	// entries is owned by the goroutine that scans: OpenCatalog, then
+	// watch.
+	entries map[string]*entry
+
+	mu       sync.RWMutex
+	tools    []ToolEntry
+	byName   map[string]ToolEntry
+	problems []Problem
+}
+
+// entry is one file or directory of the catalog and what became of it.
+type entry struct {
+	name    string // in the catalog directory
+	key     [32]byte
+	plugin  *Plugin // nil if broken
+	problem string
+}
+
+// OpenCatalog loads every plugin in dir and starts following changes.
+// Only a dir that cannot be read or watched is an error.
+func OpenCatalog(ctx context.Context, rt *Runtime, dir string, opts CatalogOptions) (*Catalog, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("catalog: %s is not a directory", dir)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("catalog: watch %s: %w", dir, err)
+	}
+	c := &Catalog{
+		rt:       rt,
+		dir:      dir,
+		opts:     opts,
+		log:      opts.Logger,
+		watcher:  w,
+		debounce: 200 * time.Millisecond,
+		watched:  make(map[string]bool),
+		entries:  make(map[string]*entry),
+		done:     make(chan struct{}),
+	}
+	if c.log == nil {
+		c.log = hclog.NewNullLogger()
+	}
+	// Builds and loads outlive the ctx of this call: they belong to the
+	// catalog until Close.
+	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := c.watcher.Add(dir); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("catalog: watch %s: %w", dir, err)
+	}
+	c.watched[dir] = true
+	if _, err := c.rescan(nil); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.started = true
+	go c.watch()
+	return c, nil
+}
+
+// Tools returns every tool served, sorted by name.
+func (c *Catalog) Tools() []ToolEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]ToolEntry(nil), c.tools...)
+}
+
+// Lookup finds the tool of that name.
+func (c *Catalog) Lookup(name string) (ToolEntry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.byName[name]
+	return e, ok
+}
+
+// Problems lists broken plugins and shadowed tools, sorted by file.
+func (c *Catalog) Problems() []Problem {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]Problem(nil), c.problems...)
+}
+
+// Close stops following changes and closes the catalog's plugins; calls in
+// flight finish first (see [Plugin.Close]). The Runtime stays open.
+func (c *Catalog) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.cancel()
+		err = c.watcher.Close()
+		if c.started {
+			<-c.done // watch closes the plugins on its way out
+		} else {
+			c.closePlugins()
+		}
+		c.mu.Lock()
+		c.tools, c.byName, c.problems = nil, nil, nil
+		c.mu.Unlock()
+	})
+	return err
+}
+
+// watch waits for changes and rescans once they have settled, so that a
+// file being copied in is loaded once, complete.
+func (c *Catalog) watch() {
+	defer close(c.done)
+	defer c.closePlugins()
+	timer := time.NewTimer(c.debounce)
+	timer.Stop()
+	defer timer.Stop()
+	dirty := map[string]bool{} // entry names touched; "" means everything
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ev, ok := <-c.watcher.Events:
+			if !ok {
+				return
+			}
+			name, ok := c.entryName(ev.Name)
+			if !ok || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			dirty[name] = true
+			timer.Reset(c.debounce)
+		case err, ok := <-c.watcher.Errors:
+			if !ok {
+				return
+			}
+			c.log.Warn("watching the plugin directory", "dir", c.dir, "error", err)
+			dirty[""] = true // events may have been lost
+			timer.Reset(c.debounce)
+		case <-timer.C:
+			only := dirty
+			if dirty[""] {
+				only = nil
+			}
+			dirty = map[string]bool{}
+			changed, err := c.rescan(only)
+			if err != nil {
+				c.log.Error("rescanning the plugin directory", "dir", c.dir, "error", err)
+			}
+			if changed && c.opts.OnChange != nil {
+				c.opts.OnChange()
+			}
+		}
+	}
+}
+
+// entryName maps a path under the catalog to the top-level name it belongs
+// to, ignoring hidden and underscored names (editor and build scratch).
+func (c *Catalog) entryName(path string) (string, bool) {
+	rel, err := filepath.Rel(c.dir, path)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return "", false
+	}
+	name, _, _ := strings.Cut(rel, string(filepath.Separator))
+	return name, !ignored(name)
+}
+
+func ignored(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
+}
+
+func (c *Catalog) closePlugins() {
+	for _, e := range c.entries {
+		if e.plugin != nil {
+			e.plugin.retire()
+		}
+	}
+}
+
+// candidate is a directory entry that may be a plugin.
+type candidate struct {
+	name  string
+	isDir bool
+}
+
+// rescan brings the catalog in line with the directory. only, if non-nil,
+// limits reloading to those names; new and vanished names are always
+// handled. It reports whether anything visible changed.
+func (c *Catalog) rescan(only map[string]bool) (bool, error) {
+	cands, err := c.candidates()
+	if err != nil {
+		return false, err
+	}
+	c.syncWatches(cands)
+
+	next := make(map[string]*entry, len(cands))
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, runtime.GOMAXPROCS(0))
+		changed bool
+	)
+	for _, cd := range cands {
+		old := c.entries[cd.name]
+		if old != nil && only != nil && !only[cd.name] {
+			mu.Lock()
+			next[cd.name] = old
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			e := c.loadEntry(cd, old)
+			mu.Lock()
+			defer mu.Unlock()
+			next[cd.name] = e
+			if e != old {
+				changed = true
+			}
+		}()
+	}
+	wg.Wait()
+	for name, old := range c.entries {
+		if next[name] == old {
+			continue
+		}
+		changed = true
+		if old.plugin != nil {
+			old.plugin.retire() // calls in flight finish on their instances
+			if next[name] == nil {
+				c.log.Info("plugin removed", "file", filepath.Join(c.dir, name))
+			}
+		}
+	}
+	c.entries = next
+	if c.publish() {
+		changed = true
+	}
+	return changed, nil
+}
+
+// candidates lists the *.wasm files and Go source directories in the
+// catalog directory.
+func (c *Catalog) candidates() ([]candidate, error) {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	var out []candidate
+	for _, de := range ents {
+		name := de.Name()
+		if ignored(name) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(c.dir, name)) // follows symlinks
+		if err != nil {
+			continue // vanished, or a dangling link
+		}
+		switch {
+		case fi.Mode().IsRegular() && strings.HasSuffix(name, ".wasm"):
+			out = append(out, candidate{name: name})
+		case fi.IsDir() && isMainPackage(filepath.Join(c.dir, name)):
+			out = append(out, candidate{name: name, isDir: true})
+		}
+	}
+	return out, nil
+}
+
+// isMainPackage reports whether dir holds Go source of package main.
+func isMainPackage(dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		if af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.PackageClauseOnly); err == nil {
+			return af.Name.Name == "main"
+		}
+	}
+	return false
+}
+
+// syncWatches watches the catalog directory, every subdirectory (so that
+// one becoming a plugin is noticed) and every directory inside a source
+// plugin (so that editing any of its files rebuilds it).
+func (c *Catalog) syncWatches(cands []candidate) {
+	want := map[string]bool{c.dir: true}
+	ents, _ := os.ReadDir(c.dir)
+	for _, de := range ents {
+		if de.IsDir() && !ignored(de.Name()) {
+			want[filepath.Join(c.dir, de.Name())] = true
+		}
+	}
+	for _, cd := range cands {
+		if !cd.isDir {
+			continue
+		}
+		filepath.WalkDir(filepath.Join(c.dir, cd.name), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if n := d.Name(); path != filepath.Join(c.dir, cd.name) && (ignored(n) || n == "testdata" || n == "vendor") {
+				return filepath.SkipDir
+			}
+			want[path] = true
+			return nil
+		})
+	}
+	for path := range c.watched {
+		if !want[path] {
+			c.watcher.Remove(path) // fails harmlessly if already gone
+			delete(c.watched, path)
+		}
+	}
+	for path := range want {
+		if c.watched[path] {
+			continue
+		}
+		if err := c.watcher.Add(path); err != nil {
+			c.log.Warn("cannot watch for changes", "dir", path, "error", err)
+			continue
+		}
+		c.watched[path] = true
+	}
+}
+
+// loadEntry loads (building first, for source) one candidate. It returns
+// old itself when the content has not changed.
+func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
+	path := filepath.Join(c.dir, cd.name)
+	e := &entry{name: cd.name}
+	fail := func(reason string) *entry {
+		if old != nil && old.plugin == nil && old.problem == reason {
+			return old // same failure as before: nothing new to say
+		}
+		e.problem = reason
+		c.log.Warn("plugin skipped", "file", path, "reason", reason)
+		return e
+	}
+	wasmPath := path
+	if cd.isDir {
+		if c.opts.Builder == nil {
+			return fail("Go source plugin, but this catalog has no builder: build it to a .wasm file or enable building from source")
+		}
+		built, cached, err := c.opts.Builder.Build(c.ctx, path)
+		if err != nil {
+			return fail(err.Error())
+		}
+		if !cached {
+			c.log.Debug("built plugin", "dir", path, "wasm", built)
+		}
+		wasmPath = built
+	}
+	bin, err := os.ReadFile(wasmPath)
+	if err != nil {
+		return fail(err.Error())
+	}
+	e.key = sha256.Sum256(bin)
+	if old != nil && old.key == e.key {
+		return old
+	}
+	p, err := c.rt.load(c.ctx, wasmPath, filepath.Base(wasmPath), bin)
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return fail("runtime closed")
+		}
+		e.problem = err.Error()
+		c.log.Warn("plugin skipped", "file", path, "reason", err)
+		return e
+	}
+	e.plugin = p
+	verb := "plugin loaded"
+	if old != nil {
+		verb = "plugin replaced"
+	}
+	c.log.Info(verb, "file", path, "tools", len(p.tools))
+	return e
+}
+
+// publish recomputes the tool table and problem list from c.entries and
+// reports whether either changed.
+func (c *Catalog) publish() bool {
+	names := make([]string, 0, len(c.entries))
+	for name := range c.entries {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+
+	byName := make(map[string]ToolEntry)
+	owner := make(map[string]string) // tool name → entry name
+	var problems []Problem
+	for _, name := range names {
+		e := c.entries[name]
+		path := filepath.Join(c.dir, name)
+		if e.plugin == nil {
+			problems = append(problems, Problem{File: path, Reason: e.problem})
+			continue
+		}
+		for _, t := range e.plugin.tools {
+			if first, taken := owner[t.Name]; taken {
+				problems = append(problems, Problem{File: path, Reason: fmt.Sprintf(
+					"tool %q is shadowed by the one in %s, which sorts first and wins; rename one of them", t.Name, first)})
+				continue
+			}
+			owner[t.Name] = name
+			byName[t.Name] = ToolEntry{Tool: t, Plugin: e.plugin}
+		}
+	}
+	tools := make([]ToolEntry, 0, len(byName))
+	for _, te := range byName {
+		tools = append(tools, te)
+	}
+	sort.Slice(tools, func(i, j int) bool { return tools[i].Tool.Name < tools[j].Tool.Name })
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := !sameTools(c.tools, tools) || !sameProblems(c.problems, problems)
+	for _, p := range problems {
+		if strings.Contains(p.Reason, "is shadowed") && !containsProblem(c.problems, p) {
+			c.log.Warn("tool shadowed", "file", p.File, "reason", p.Reason)
+		}
+	}
+	c.tools, c.byName, c.problems = tools, byName, problems
+	return changed
+}
+
+func sameTools(a, b []ToolEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Plugin != b[i].Plugin || a[i].Tool.Name != b[i].Tool.Name {
+			return false
+		}
+	}
+	return true
+}
+
+func sameProblems(a, b []Problem) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func containsProblem(ps []Problem, p Problem) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
