@@ -1,0 +1,177 @@
+package gobuild
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// A minimal reactor: enough for the go command, nothing for wasmhost.
+const mainSrc = `package main
+
+import "example.com/m/lib"
+
+//go:wasmexport answer
+func answer() int32 { return lib.Answer + GENERATED }
+
+func main() {}
+`
+
+const genDecl = "\nconst GENERATED = 0\n"
+
+// module writes a small module with a main package and a library package
+// into a new temp dir and returns the main package's dir.
+func module(t *testing.T, answer string, withGenerated bool) string {
+	t.Helper()
+	root := t.TempDir()
+	src := mainSrc
+	if withGenerated {
+		src += genDecl
+	}
+	write(t, filepath.Join(root, "go.mod"), "module example.com/m\n\ngo 1.24\n")
+	write(t, filepath.Join(root, "lib", "lib.go"), "package lib\n\nconst Answer = "+answer+"\n")
+	write(t, filepath.Join(root, "plug", "main.go"), src)
+	return filepath.Join(root, "plug")
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newBuilder(t *testing.T) (*Builder, *strings.Builder) {
+	logs := &strings.Builder{}
+	var mu sync.Mutex
+	return &Builder{
+		CacheDir: t.TempDir(),
+		Logger: hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return logs.Write(p)
+		})}),
+	}, logs
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestBuildCaches(t *testing.T) {
+	b, logs := newBuilder(t)
+	dir := module(t, "42", true)
+	ctx := context.Background()
+
+	first, cached, err := b.Build(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cached || filepath.Base(first) != "plug.wasm" {
+		t.Errorf("first build: %s cached=%v", first, cached)
+	}
+	if bin, _ := os.ReadFile(first); !strings.HasPrefix(string(bin), "\x00asm") {
+		t.Fatalf("%s is not wasm", first)
+	}
+	if !strings.Contains(logs.String(), "built plugin from source") || !strings.Contains(logs.String(), "took=") {
+		t.Errorf("log does not say what was built and how long it took:\n%s", logs)
+	}
+
+	again, cached, err := b.Build(ctx, dir)
+	if err != nil || !cached || again != first {
+		t.Errorf("second build: %s cached=%v err=%v; want %s from the cache", again, cached, err, first)
+	}
+
+	// The same source elsewhere is the same build: paths are not keyed.
+	moved, cached, err := b.Build(ctx, module(t, "42", true))
+	if err != nil || !cached || moved != first {
+		t.Errorf("copied source: %s cached=%v err=%v; want %s", moved, cached, err, first)
+	}
+
+	// A change in another package of the module is a new build.
+	changed, cached, err := b.Build(ctx, module(t, "43", true))
+	if err != nil || cached || changed == first {
+		t.Errorf("changed dependency: %s cached=%v err=%v; want a new build", changed, cached, err)
+	}
+}
+
+func TestBuildConcurrent(t *testing.T) {
+	b, logs := newBuilder(t)
+	dir := module(t, "7", true)
+	var wg sync.WaitGroup
+	paths := make([]string, 4)
+	built := make([]bool, 4)
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, cached, err := b.Build(context.Background(), dir)
+			if err != nil {
+				t.Error(err)
+			}
+			paths[i], built[i] = p, !cached
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for i := range paths {
+		if paths[i] != paths[0] {
+			t.Errorf("paths differ: %q", paths)
+		}
+		if built[i] {
+			n++
+		}
+	}
+	if n != 1 || strings.Count(logs.String(), "built plugin from source") != 1 {
+		t.Errorf("%d callers report building, log:\n%s", n, logs)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(b.CacheDir, "*", ".build-*"))
+	if len(leftovers) > 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+func TestBuildError(t *testing.T) {
+	b, _ := newBuilder(t)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "go.mod"), "module example.com/bad\n\ngo 1.24\n")
+	write(t, filepath.Join(dir, "main.go"), "package main\n\nfunc main() { nope() }\n")
+	_, _, err := b.Build(context.Background(), dir)
+	if err == nil || !strings.Contains(err.Error(), "undefined: nope") || !strings.Contains(err.Error(), "gobuild: build "+dir) {
+		t.Errorf("err = %v; want the compiler's message", err)
+	}
+	if _, _, err := b.Build(context.Background(), filepath.Join(dir, "missing")); err == nil {
+		t.Error("no error for a missing directory")
+	}
+}
+
+// TestOverlay checks that generated field docs reach the compiler through
+// -overlay without touching the source directory, and count in the key.
+func TestOverlay(t *testing.T) {
+	b, _ := newBuilder(t)
+	dir := module(t, "1", false) // GENERATED comes only from the generator
+	gen := genDecl
+	generateFieldDocs = func(string) (string, []byte, error) {
+		return "zz_fielddocs.go", []byte("package main\n" + gen), nil
+	}
+	defer func() { generateFieldDocs = nil }()
+
+	first, _, err := b.Build(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "zz_fielddocs.go")); !os.IsNotExist(err) {
+		t.Errorf("generated file written into the source directory")
+	}
+	gen = "\nconst GENERATED = 1\n"
+	second, cached, err := b.Build(context.Background(), dir)
+	if err != nil || cached || second == first {
+		t.Errorf("changed generated file: %s cached=%v err=%v; want a new build", second, cached, err)
+	}
+}
