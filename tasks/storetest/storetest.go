@@ -46,7 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tasks.Store) {
 		{"Queue", testQueue},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			checkGoroutines(t)
+			CheckGoroutines(t)
 			s := newStore(t)
 			t.Cleanup(func() {
 				if err := s.Close(); err != nil {
@@ -239,9 +239,10 @@ func wantErr(t *testing.T, what string, err, target error, id string) {
 	}
 }
 
-// checkGoroutines fails t if, once it ends, goroutines that run this
+// CheckGoroutines fails t if, once it ends, goroutines that run this
 // module's or go-redis's code are left that were not there at its start.
-func checkGoroutines(t *testing.T) {
+// Call it first, so that its check runs after every other cleanup.
+func CheckGoroutines(t *testing.T) {
 	before := map[string]bool{}
 	for _, g := range goroutines() {
 		before[g.id] = true

@@ -1,0 +1,513 @@
+package tasks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// Redis is the Store shared by front ends and workers in distributed mode.
+// docs/redis.md describes the key layout, the scripts and what happens when
+// Redis restarts; in short, with P the prefix:
+//
+//	P:task:{id}             hash    rec (immutable JSON), status, msg, updated,
+//	                                result, error, exp (expiry, unix ms)
+//	P:task:{id}:input       hash    pending input requests, key → JSON
+//	P:task:{id}:asked       set     every request key the task has used
+//	P:task:{id}:answers     hash    answers not yet taken, key → JSON
+//	P:task:{id}:waiters     set     inboxes of processes waiting on answers
+//	P:owner:<owner>         zset    List index of KindTask tasks
+//	P:inbox:<random>        list    wake-ups for this process's waiters
+//	P:events                channel status, log and progress events (JSON)
+//	P:queue                 stream  work queue, consumer group "workers"
+//
+// Every task key expires with the task (PEXPIREAT CreatedAt+TTL).
+type Redis struct {
+	opts    RedisOptions
+	client  *redis.Client
+	where   string // the server, for messages (no password)
+	channel string
+	inbox   string
+	queue   *redisQueue
+
+	mu      sync.Mutex
+	waiters map[string]map[chan struct{}]struct{} // AwaitAnswers calls by task
+
+	stop      context.CancelFunc
+	workers   sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// RedisOptions configures NewRedis. Zero fields take their defaults.
+type RedisOptions struct {
+	// URL of the server: redis://[[user]:password@]host[:port][/db], or
+	// rediss:// for TLS. Required.
+	URL string
+	// Prefix starts every key and the events channel (default "wasmhost").
+	// Processes that share a Redis and a prefix share tasks, events and the
+	// queue; give each deployment (and each test) its own.
+	Prefix string
+	// ClaimIdle is how long a queue entry may go unacknowledged without a
+	// heartbeat from its worker's process before another worker takes it
+	// over (default 30s). A live process refreshes its entries every
+	// ClaimIdle/3, however long a guest runs or waits for a person, so only
+	// the work of a process that died (or lost Redis for longer than
+	// ClaimIdle) moves.
+	ClaimIdle time.Duration
+	// Block bounds every blocking Redis call (default 5s): a queue read and
+	// the reader that wakes AwaitAnswers. Contexts end waits at once
+	// whatever Block is; it sets how often an idle worker looks for work
+	// that a dead one left behind.
+	Block time.Duration
+	// Consumer names this process in the queue's consumer group, as
+	// XINFO CONSUMERS shows it (default host-pid-random).
+	Consumer string
+}
+
+const (
+	defaultPrefix    = "wasmhost"
+	defaultClaimIdle = 30 * time.Second
+	defaultBlock     = 5 * time.Second
+	queueGroup       = "workers"
+)
+
+func (o RedisOptions) withDefaults() RedisOptions {
+	if o.Prefix == "" {
+		o.Prefix = defaultPrefix
+	}
+	if o.ClaimIdle <= 0 {
+		o.ClaimIdle = defaultClaimIdle
+	}
+	if o.Block <= 0 {
+		o.Block = defaultBlock
+	}
+	if o.Consumer == "" {
+		host, _ := os.Hostname()
+		o.Consumer = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(4))
+	}
+	return o
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// NewRedis connects to Redis, checks that it answers and that it is recent
+// enough, and starts the process's wake-up reader and queue heartbeat.
+// Close stops them.
+func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
+	opts = opts.withDefaults()
+	if opts.URL == "" {
+		return nil, errors.New("tasks: no Redis URL given (want redis://host:port)")
+	}
+	ro, err := redis.ParseURL(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("tasks: Redis URL %q: %v (want redis://[user:password@]host:port[/db])", redactURL(opts.URL), err)
+	}
+	// A command whose reply was lost may have run: retrying a script could
+	// apply an answer or a cancellation twice. Callers see ErrUnavailable
+	// and decide.
+	ro.MaxRetries = -1
+	ro.DialTimeout = 3 * time.Second
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	client := redis.NewClient(ro)
+	where := redactURL(opts.URL)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("tasks: cannot reach Redis at %s: %v; check the URL and that redis-server is running and accepts connections from this host: %w",
+			where, err, ErrUnavailable)
+	}
+	if err := checkVersion(ctx, client); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("tasks: Redis at %s: %w", where, err)
+	}
+	bg, stop := context.WithCancel(context.Background())
+	r := &Redis{
+		opts:    opts,
+		client:  client,
+		where:   where,
+		channel: opts.Prefix + ":events",
+		inbox:   opts.Prefix + ":inbox:" + randomHex(12),
+		waiters: make(map[string]map[chan struct{}]struct{}),
+		stop:    stop,
+	}
+	r.queue = newRedisQueue(r)
+	if err := r.queue.ensureGroup(ctx); err != nil {
+		stop()
+		_ = client.Close()
+		return nil, fmt.Errorf("tasks: create the queue's consumer group: %w", r.fail(ctx, err))
+	}
+	r.workers.Go(func() { r.dispatch(bg) })
+	r.workers.Go(func() { r.queue.heartbeat(bg) })
+	return r, nil
+}
+
+// checkVersion refuses servers without XAUTOCLAIM (Redis 6.2).
+func checkVersion(ctx context.Context, c *redis.Client) error {
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !ok {
+			continue
+		}
+		var major, minor int
+		if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err == nil && (major < 6 || major == 6 && minor < 2) {
+			return fmt.Errorf("version %s is too old: the task store needs Redis 6.2 or later", v)
+		}
+	}
+	return nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Close stops the background work and closes the connections. Waits in
+// progress end with errors; Close is idempotent.
+func (r *Redis) Close() error {
+	var err error
+	r.closeOnce.Do(func() {
+		r.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		r.client.RPush(ctx, r.inbox, "") // end the wake-up reader's BLPOP now
+		r.workers.Wait()
+		r.client.Del(ctx, r.inbox)
+		r.queue.retire(ctx)
+		err = r.client.Close()
+	})
+	return err
+}
+
+func (r *Redis) taskKey(id string) string       { return r.opts.Prefix + ":task:{" + id + "}" }
+func (r *Redis) ownerKey(owner string) string   { return r.opts.Prefix + ":owner:" + owner }
+func (r *Redis) keys(id string, subs ...string) []string {
+	tk := r.taskKey(id)
+	ks := []string{tk}
+	for _, s := range subs {
+		ks = append(ks, tk+":"+s)
+	}
+	return ks
+}
+
+// fail turns a go-redis error into one callers can branch on: the context's
+// error if it ended, ErrUnavailable if Redis could not be reached or cannot
+// serve now, else the error itself.
+func (r *Redis) fail(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	if transient(err) {
+		return fmt.Errorf("redis at %s: %v: %w", r.where, err, ErrUnavailable)
+	}
+	return fmt.Errorf("redis at %s: %w", r.where, err)
+}
+
+func transient(err error) bool {
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return true // network, pool exhausted, client closed
+	}
+	for _, code := range []string{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "READONLY", "CLUSTERDOWN"} {
+		if strings.HasPrefix(err.Error(), code) {
+			return true
+		}
+	}
+	return false
+}
+
+// run runs a task script and returns its reply.
+func (r *Redis) run(ctx context.Context, s *redis.Script, keys []string, args ...any) ([]any, error) {
+	res, err := s.Run(ctx, r.client, keys, args...).Slice()
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	if len(res) == 0 {
+		return nil, fmt.Errorf("redis at %s: empty reply from a task script", r.where)
+	}
+	return res, nil
+}
+
+// refusal turns a script's reply into nil ("ok") or the error callers
+// branch on; to is the status the call was moving the task to.
+func refusal(id string, to Status, key string, res []any) error {
+	arg := func() string {
+		if len(res) > 1 {
+			s, _ := res[1].(string)
+			return s
+		}
+		return ""
+	}
+	switch res[0] {
+	case "ok":
+		return nil
+	case "notfound":
+		return fmt.Errorf("task %s: %w", id, ErrNotFound)
+	case "terminal", "illegal":
+		return transitionError(id, Status(arg()), to)
+	case "notpending":
+		return fmt.Errorf("task %s: input request %q: %w", id, key, ErrNotPending)
+	case "reused":
+		return fmt.Errorf("task %s: input request key %q was already used", id, arg())
+	case "exists":
+		return fmt.Errorf("task %s already exists", id)
+	}
+	return fmt.Errorf("task %s: unexpected reply %v from a task script", id, res)
+}
+
+func stamp(t time.Time) string { return t.Format(time.RFC3339Nano) }
+
+// record is the part of a task that never changes, stored as JSON.
+func record(t *Task) *Task {
+	c := *t
+	c.Status, c.StatusMessage, c.UpdatedAt = "", "", time.Time{}
+	c.InputRequests, c.Result, c.Error = nil, nil, ""
+	return &c
+}
+
+// indexMember sorts, as a string, newest first and then by id, as Memory
+// does: the creation time counted down from the end of time, fixed width.
+func indexMember(t *Task) string {
+	ns := max(t.CreatedAt.UnixNano(), 0)
+	return fmt.Sprintf("%019d:%s", math.MaxInt64-ns, t.ID)
+}
+
+func (r *Redis) Create(ctx context.Context, t *Task) error {
+	if err := checkNew(t); err != nil {
+		return err
+	}
+	rec, err := json.Marshal(record(t))
+	if err != nil {
+		return fmt.Errorf("task %s: encode: %w", t.ID, err)
+	}
+	keys := r.keys(t.ID)
+	if t.Kind == KindTask {
+		keys = append(keys, r.ownerKey(t.Owner))
+	}
+	res, err := r.run(ctx, createScript, keys, r.channel, t.ID, stamp(t.UpdatedAt), rec,
+		t.ExpiresAt().UnixMilli(), time.Now().UnixMilli(), indexMember(t))
+	if err != nil {
+		return fmt.Errorf("task %s: create: %w", t.ID, err)
+	}
+	return refusal(t.ID, Working, "", res)
+}
+
+func (r *Redis) Get(ctx context.Context, id string) (*Task, error) {
+	ts, err := r.getMany(ctx, []string{id})
+	if err != nil {
+		return nil, fmt.Errorf("task %s: %w", id, err)
+	}
+	if ts[0] == nil {
+		return nil, fmt.Errorf("task %s: %w", id, ErrNotFound)
+	}
+	return ts[0], nil
+}
+
+// getMany reads tasks in one round trip, each consistently (MULTI); a task
+// that does not exist (or expired) is nil.
+func (r *Redis) getMany(ctx context.Context, ids []string) ([]*Task, error) {
+	type reads struct{ task, input *redis.MapStringStringCmd }
+	rs := make([]reads, len(ids))
+	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			k := r.keys(id, "input")
+			rs[i] = reads{p.HGetAll(ctx, k[0]), p.HGetAll(ctx, k[1])}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, r.fail(ctx, err)
+	}
+	out := make([]*Task, len(ids))
+	for i, id := range ids {
+		h := rs[i].task.Val()
+		if h["rec"] == "" {
+			continue
+		}
+		t, err := decodeTask(h, rs[i].input.Val())
+		if err != nil {
+			return nil, fmt.Errorf("task %s: stored record: %w", id, err)
+		}
+		out[i] = t
+	}
+	return out, nil
+}
+
+func decodeTask(h, input map[string]string) (*Task, error) {
+	var t Task
+	if err := json.Unmarshal([]byte(h["rec"]), &t); err != nil {
+		return nil, err
+	}
+	t.Status = Status(h["status"])
+	t.StatusMessage = h["msg"]
+	t.Error = h["error"]
+	if h["result"] != "" {
+		t.Result = json.RawMessage(h["result"])
+	}
+	if u := h["updated"]; u != "" {
+		var err error
+		if t.UpdatedAt, err = time.Parse(time.RFC3339Nano, u); err != nil {
+			return nil, err
+		}
+	}
+	if len(input) > 0 {
+		t.InputRequests = make(map[string]abi.InputRequest, len(input))
+		for k, v := range input {
+			var req abi.InputRequest
+			if err := json.Unmarshal([]byte(v), &req); err != nil {
+				return nil, fmt.Errorf("input request %q: %w", k, err)
+			}
+			t.InputRequests[k] = req
+		}
+	}
+	return &t, nil
+}
+
+// List pages through the owner's index. The cursor is the index entry of
+// the last task returned, so pages hold even while tasks come and go.
+// Entries whose task expired are dropped from the index on the way.
+func (r *Redis) List(ctx context.Context, owner, cursor string, limit int) ([]*Task, string, error) {
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	from := "-"
+	if cursor != "" {
+		if !validCursor(cursor) {
+			return nil, "", fmt.Errorf("invalid cursor %q", cursor)
+		}
+		from = "(" + cursor
+	}
+	idx := r.ownerKey(owner)
+	var page []*Task
+	var members []string // index entries of page
+	for len(page) <= limit {
+		batch, err := r.client.ZRangeByLex(ctx, idx, &redis.ZRangeBy{Min: from, Max: "+", Count: int64(limit + 1 - len(page))}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("list tasks: %w", r.fail(ctx, err))
+		}
+		if len(batch) == 0 {
+			break
+		}
+		ids := make([]string, len(batch))
+		for i, m := range batch {
+			ids[i] = m[20:]
+		}
+		ts, err := r.getMany(ctx, ids)
+		if err != nil {
+			return nil, "", fmt.Errorf("list tasks: %w", err)
+		}
+		var stale []any
+		for i, t := range ts {
+			if t == nil {
+				stale = append(stale, batch[i])
+				continue
+			}
+			page, members = append(page, t), append(members, batch[i])
+		}
+		if len(stale) > 0 {
+			r.client.ZRem(ctx, idx, stale...) // tidying only: a failure changes no answer
+		}
+		from = "(" + batch[len(batch)-1]
+	}
+	if len(page) > limit {
+		return page[:limit], members[limit-1], nil
+	}
+	return page, "", nil
+}
+
+func validCursor(c string) bool {
+	if len(c) < 21 || c[19] != ':' {
+		return false
+	}
+	_, err := strconv.ParseUint(c[:19], 10, 64)
+	return err == nil
+}
+
+func (r *Redis) RequestInput(ctx context.Context, id string, reqs map[string]abi.InputRequest) error {
+	if len(reqs) == 0 {
+		return fmt.Errorf("task %s: no input requests given", id)
+	}
+	args := []any{r.channel, id, stamp(time.Now())}
+	for k, req := range reqs {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return fmt.Errorf("task %s: input request %q: %w", id, k, err)
+		}
+		args = append(args, k, b)
+	}
+	res, err := r.run(ctx, requestScript, r.keys(id, "input", "asked"), args...)
+	if err != nil {
+		return fmt.Errorf("task %s: record input requests: %w", id, err)
+	}
+	return refusal(id, InputRequired, "", res)
+}
+
+func (r *Redis) Answer(ctx context.Context, id, key string, resp abi.InputResponse) error {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("task %s: answer to %q: %w", id, key, err)
+	}
+	res, err := r.run(ctx, answerScript, r.keys(id, "input", "answers"), r.channel, id, stamp(time.Now()), key, b)
+	if err != nil {
+		return fmt.Errorf("task %s: record answer to %q: %w", id, key, err)
+	}
+	return refusal(id, Working, key, res)
+}
+
+func (r *Redis) Complete(ctx context.Context, id string, result json.RawMessage) error {
+	return r.finish(ctx, id, Completed, "", result)
+}
+
+func (r *Redis) Fail(ctx context.Context, id, message string) error {
+	return r.finish(ctx, id, Failed, message, nil)
+}
+
+func (r *Redis) Cancel(ctx context.Context, id, message string) error {
+	return r.finish(ctx, id, Cancelled, message, nil)
+}
+
+func (r *Redis) finish(ctx context.Context, id string, to Status, message string, result json.RawMessage) error {
+	res, err := r.run(ctx, finishScript, r.keys(id, "input", "answers", "asked"),
+		r.channel, id, stamp(time.Now()), string(to), message, []byte(result))
+	if err != nil {
+		return fmt.Errorf("task %s: mark %s: %w", id, to, err)
+	}
+	return refusal(id, to, "", res)
+}
+
+func (r *Redis) Publish(ctx context.Context, e Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("task %s: encode %s event: %w", e.TaskID, e.Kind, err)
+	}
+	if err := r.client.Publish(ctx, r.channel, b).Err(); err != nil {
+		return fmt.Errorf("task %s: publish %s event: %w", e.TaskID, e.Kind, r.fail(ctx, err))
+	}
+	return nil
+}
+
+func (r *Redis) Queue() Queue { return r.queue }

@@ -1,0 +1,202 @@
+package tasks
+
+import "github.com/redis/go-redis/v9"
+
+// Every change to a task is one of these Lua scripts, so it is one atomic
+// step on the Redis server: the status check and the writes that depend on
+// it cannot be separated by another client's script. Scripts report refusals
+// as a reply ({'terminal', status}, {'notpending'}, …), never as Redis errors,
+// and the Go side turns the reply into ErrTerminal, ErrNotPending, …
+//
+// KEYS are the task's own keys, which share the hash tag {id}. The inboxes
+// of waiting processes (see redis_await.go) are named inside the scripts,
+// because a script cannot know them in advance; this is why the store needs
+// one Redis server (or a primary with replicas), not a Redis Cluster.
+
+// scriptLib is prepended to every task script.
+const scriptLib = `
+local function terminal(s)
+  return s == 'completed' or s == 'failed' or s == 'cancelled'
+end
+-- legal mirrors CanTransition.
+local function legal(from, to)
+  if from == 'working' then return to == 'input_required' or terminal(to) end
+  if from == 'input_required' then return to == 'working' or to == 'input_required' or terminal(to) end
+  return false
+end
+local function refuse(from)
+  if terminal(from) then return {'terminal', from} end
+  return {'illegal', from}
+end
+-- changed stamps the task, tells every watcher and wakes every process
+-- waiting on the task's answers. task is KEYS[1]; ARGV[1] the events
+-- channel, ARGV[2] the task id, ARGV[3] the time.
+local function changed(status)
+  redis.call('HSET', KEYS[1], 'status', status, 'updated', ARGV[3])
+  redis.call('PUBLISH', ARGV[1], cjson.encode({kind = 'status', taskId = ARGV[2], status = status}))
+  for _, inbox in ipairs(redis.call('SMEMBERS', KEYS[1] .. ':waiters')) do
+    redis.call('RPUSH', inbox, ARGV[2])
+    redis.call('PEXPIRE', inbox, 600000)
+  end
+end
+`
+
+// createScript stores a new task.
+// KEYS: task [, owner index]. ARGV: channel, id, updated, record, expiry
+// (unix ms), now (unix ms), index member.
+var createScript = redis.NewScript(scriptLib + `
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
+redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'exp', ARGV[5], 'status', 'working', 'updated', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+if #KEYS > 1 then
+  redis.call('ZADD', KEYS[2], 0, ARGV[7])
+  -- the index lives as long as its longest-lived task
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl < 0 or tonumber(ARGV[6]) + ttl < tonumber(ARGV[5]) then
+    redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+  end
+end
+redis.call('PUBLISH', ARGV[1], cjson.encode({kind = 'status', taskId = ARGV[2], status = 'working'}))
+return {'ok'}
+`)
+
+// requestScript adds input requests.
+// KEYS: task, input, asked. ARGV: channel, id, updated, then key, request
+// pairs.
+var requestScript = redis.NewScript(scriptLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+if not legal(from, 'input_required') then return refuse(from) end
+for i = 4, #ARGV, 2 do
+  if redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then return {'reused', ARGV[i]} end
+end
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('SADD', KEYS[3], ARGV[i])
+end
+local exp = redis.call('HGET', KEYS[1], 'exp')
+redis.call('PEXPIREAT', KEYS[2], exp)
+redis.call('PEXPIREAT', KEYS[3], exp)
+changed('input_required')
+return {'ok'}
+`)
+
+// answerScript records the answer to one pending request. The status check,
+// the pending check and the write are one step: an answer cannot slip in
+// after a cancellation, nor be taken for a request the task no longer asks.
+// KEYS: task, input, answers. ARGV: channel, id, updated, key, response.
+var answerScript = redis.NewScript(scriptLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+if terminal(from) then return {'terminal', from} end
+if redis.call('HDEL', KEYS[2], ARGV[4]) == 0 then return {'notpending'} end
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'exp'))
+-- HDEL of the last field removed the hash: nothing is pending any more
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  changed('working')
+else
+  changed('input_required')
+end
+return {'ok'}
+`)
+
+// finishScript ends a task.
+// KEYS: task, input, answers, asked. ARGV: channel, id, updated, status,
+// message, result.
+var finishScript = redis.NewScript(scriptLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+local to = ARGV[4]
+if not legal(from, to) then return refuse(from) end
+if to == 'completed' then
+  redis.call('HSET', KEYS[1], 'result', ARGV[6])
+elseif to == 'failed' then
+  redis.call('HSET', KEYS[1], 'error', ARGV[5], 'msg', ARGV[5])
+else
+  redis.call('HSET', KEYS[1], 'msg', ARGV[5])
+end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+changed(to)
+redis.call('DEL', KEYS[1] .. ':waiters') -- nobody needs waking any more
+return {'ok'}
+`)
+
+// takeScript hands the answers to keys to a waiting guest once all are
+// there, or registers the waiting process's inbox so that the next change to
+// the task wakes it. Checking and registering in one step means no wake-up
+// can fall between them.
+// KEYS: task, answers, waiters. ARGV: inbox, then the keys.
+// Reply: {'ok', response…} | {'missing', pttl} | {'notfound'} |
+// {'terminal', status}.
+var takeScript = redis.NewScript(scriptLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+if terminal(from) then return {'terminal', from} end
+for i = 2, #ARGV do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
+    redis.call('SADD', KEYS[3], ARGV[1])
+    redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'exp'))
+    return {'missing', redis.call('PTTL', KEYS[1])}
+  end
+end
+local reply = {'ok'}
+for i = 2, #ARGV do
+  table.insert(reply, redis.call('HGET', KEYS[2], ARGV[i]))
+  redis.call('HDEL', KEYS[2], ARGV[i])
+end
+return reply
+`)
+
+// reclaimScript takes over one queue entry that a dead consumer left
+// pending for longer than the minimum idle time, scanning at most rounds
+// pages of the group's pending list from cursor.
+// KEYS: stream. ARGV: group, consumer, min idle (ms), cursor, rounds.
+// Reply: {next cursor [, entry id, field, value…]}.
+var reclaimScript = redis.NewScript(`
+local cursor = ARGV[4]
+for _ = 1, tonumber(ARGV[5]) do
+  local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], cursor, 'COUNT', 1)
+  cursor = r[1]
+  local e = r[2][1]
+  if e then
+    local reply = {cursor, e[1]}
+    for _, v in ipairs(e[2]) do table.insert(reply, v) end
+    return reply
+  end
+  if cursor == '0-0' then break end
+end
+return {cursor}
+`)
+
+// heartbeatScript resets the idle time of the entries this consumer still
+// owns, so that no other consumer reclaims work that is merely slow, and
+// reports the ones it lost (acknowledged, deleted or reclaimed meanwhile).
+// KEYS: stream. ARGV: group, consumer, then entry ids.
+var heartbeatScript = redis.NewScript(`
+local mine, lost = {}, {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    table.insert(mine, ARGV[i])
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+-- JUSTID: claiming our own entry again is not a new delivery, so the
+-- delivery count stays as it is.
+for i = 1, #mine, 500 do
+  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0}
+  for j = i, math.min(i + 499, #mine) do table.insert(args, mine[j]) end
+  table.insert(args, 'JUSTID')
+  redis.call(unpack(args))
+end
+return lost
+`)
+
+// ackScript marks an entry done and deletes it from the stream; doing it
+// twice does nothing. KEYS: stream. ARGV: group, entry id.
+var ackScript = redis.NewScript(`
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('XDEL', KEYS[1], ARGV[2])
+`)
