@@ -203,8 +203,8 @@ func (r *Redis) Close() error {
 	return err
 }
 
-func (r *Redis) taskKey(id string) string       { return r.opts.Prefix + ":task:{" + id + "}" }
-func (r *Redis) ownerKey(owner string) string   { return r.opts.Prefix + ":owner:" + owner }
+func (r *Redis) taskKey(id string) string     { return r.opts.Prefix + ":task:{" + id + "}" }
+func (r *Redis) ownerKey(owner string) string { return r.opts.Prefix + ":owner:" + owner }
 func (r *Redis) keys(id string, subs ...string) []string {
 	tk := r.taskKey(id)
 	ks := []string{tk}
