@@ -16,10 +16,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/build"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +31,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/sdk/guest/fielddocs"
 )
 
 // Builder builds plugin directories. The zero value is ready to use; a
@@ -60,15 +63,16 @@ type flight struct {
 	err  error
 }
 
-// generateFieldDocs, when set, returns an extra Go source file for the
-// package in dir (its base name and content) that turns struct field doc
-// comments into JSON Schema descriptions. The file reaches the compiler
-// through `go build -overlay`, so the user's directory stays untouched.
-//
-// FIELDDOCS: this is the single call site for sdk/guest/fielddocs. Once that
-// package exists, set this to fielddocs.Generate (it must build for the host,
-// not only for wasip1).
-var generateFieldDocs func(dir string) (filename string, src []byte, err error)
+// generateFieldDocs returns an extra Go source file for the package in dir
+// (its base name and content) that hands struct field doc comments to the
+// guest SDK, so that they become JSON Schema descriptions. The file reaches
+// the compiler through `go build -overlay`, so the user's directory stays
+// untouched. A variable so that tests can substitute it.
+var generateFieldDocs = fielddocs.Generate
+
+// sdkImport is the guest SDK the generated file registers the docs with; a
+// plugin that does not import it gets no generated file.
+const sdkImport = "github.com/wasmhost/wasmhost/sdk/guest"
 
 // Build builds the Go package in dir into a reactor .wasm and returns its
 // path inside the cache. cached reports that an identical build was already
@@ -139,6 +143,13 @@ func (b *Builder) Build(ctx context.Context, dir string) (wasmPath string, cache
 	b.mu.Unlock()
 
 	f.err = b.run(ctx, goCmd, dir, out, overlay)
+	if f.err != nil && overlay != nil && strings.Contains(f.err.Error(), overlay.name) {
+		// The generated file itself does not compile, say against an older
+		// SDK pinned by the plugin's own go.mod: descriptions are a nicety,
+		// the plugin is not.
+		b.logger().Warn("building without field descriptions", "dir", dir, "error", f.err)
+		f.err = b.run(ctx, goCmd, dir, out, nil)
+	}
 	b.mu.Lock()
 	delete(b.flights, key)
 	b.mu.Unlock()
@@ -204,7 +215,7 @@ type overlay struct {
 
 func (b *Builder) overlay(dir string) (*overlay, func(), error) {
 	nop := func() {}
-	if generateFieldDocs == nil {
+	if generateFieldDocs == nil || !importsSDK(dir) {
 		return nil, nop, nil
 	}
 	name, src, err := generateFieldDocs(dir)
@@ -240,6 +251,16 @@ func (b *Builder) overlay(dir string) (*overlay, func(), error) {
 		return nil, nop, fmt.Errorf("gobuild: %w", err)
 	}
 	return &overlay{file: file, name: filepath.Base(name), src: src}, cleanup, nil
+}
+
+// importsSDK reports whether the wasip1 build of the package in dir imports
+// the guest SDK directly. Packages that speak the ABI by hand must not get a
+// generated file importing it.
+func importsSDK(dir string) bool {
+	ctx := build.Default
+	ctx.GOOS, ctx.GOARCH, ctx.CgoEnabled = "wasip1", "wasm", false
+	pkg, err := ctx.ImportDir(dir, 0)
+	return err == nil && slices.Contains(pkg.Imports, sdkImport)
 }
 
 // listedPackage is the part of `go list -json` output the key needs.

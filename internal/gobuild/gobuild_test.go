@@ -1,14 +1,18 @@
 package gobuild
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/wasmhost/wasmhost/sdk/guest/fielddocs"
 )
 
 // A minimal reactor: enough for the go command, nothing for wasmhost.
@@ -151,16 +155,38 @@ func TestBuildError(t *testing.T) {
 	}
 }
 
+// sdkModule writes a module whose plugin imports a stand-in for the guest
+// SDK (its own go.mod replaces wasmhost with a local stub), and returns the
+// plugin's dir.
+func sdkModule(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	write(t, filepath.Join(root, "go.mod"), "module example.com/p\n\ngo 1.24\n\n"+
+		"require github.com/wasmhost/wasmhost v0.0.0\n\nreplace github.com/wasmhost/wasmhost => ./sdk\n")
+	write(t, filepath.Join(root, "sdk", "go.mod"), "module github.com/wasmhost/wasmhost\n\ngo 1.24\n")
+	write(t, filepath.Join(root, "sdk", "sdk", "guest", "guest.go"), "package guest\n\nvar Docs map[string]string\n")
+	write(t, filepath.Join(root, "plug", "main.go"), `package main
+
+import "github.com/wasmhost/wasmhost/sdk/guest"
+
+//go:wasmexport answer
+func answer() int32 { return int32(len(guest.Docs)) + GENERATED }
+
+func main() {}
+`)
+	return filepath.Join(root, "plug")
+}
+
 // TestOverlay checks that generated field docs reach the compiler through
 // -overlay without touching the source directory, and count in the key.
 func TestOverlay(t *testing.T) {
-	b, _ := newBuilder(t)
-	dir := module(t, "1", false) // GENERATED comes only from the generator
+	b, logs := newBuilder(t)
+	dir := sdkModule(t) // GENERATED comes only from the generator
 	gen := genDecl
 	generateFieldDocs = func(string) (string, []byte, error) {
 		return "zz_fielddocs.go", []byte("package main\n" + gen), nil
 	}
-	defer func() { generateFieldDocs = nil }()
+	defer func() { generateFieldDocs = fielddocs.Generate }()
 
 	first, _, err := b.Build(context.Background(), dir)
 	if err != nil {
@@ -173,5 +199,45 @@ func TestOverlay(t *testing.T) {
 	second, cached, err := b.Build(context.Background(), dir)
 	if err != nil || cached || second == first {
 		t.Errorf("changed generated file: %s cached=%v err=%v; want a new build", second, cached, err)
+	}
+
+	// A generated file that does not compile costs the descriptions only.
+	gen = "\nconst GENERATED = 2\nvar _ = guest.RegisterFieldDocs\n"
+	if _, _, err := b.Build(context.Background(), dir); err == nil {
+		t.Fatal("built although GENERATED is only in the broken generated file")
+	}
+	if !strings.Contains(logs.String(), "building without field descriptions") {
+		t.Errorf("no fallback build logged:\n%s", logs)
+	}
+
+	// Packages that do not import the SDK get no generated file.
+	if importsSDK(module(t, "1", true)) || !importsSDK(dir) {
+		t.Error("importsSDK is wrong")
+	}
+}
+
+// TestFieldDocsReachTheBinary builds a real SDK plugin of this repository
+// and checks that a doc comment fielddocs finds ends up in the .wasm.
+func TestFieldDocsReachTheBinary(t *testing.T) {
+	dir := filepath.Join("..", "..", "plugins", "greet")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("plugins/greet not present")
+	}
+	_, src, err := fielddocs.Generate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`"main\.[A-Za-z]+\.[A-Za-z]+": "([^"]+)"`).FindSubmatch(src)
+	if m == nil {
+		t.Skip("plugins/greet has no field docs")
+	}
+	b, _ := newBuilder(t)
+	wasm, _, err := b.Build(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, _ := os.ReadFile(wasm)
+	if !bytes.Contains(bin, m[1]) {
+		t.Errorf("%s does not contain the field doc %q", wasm, m[1])
 	}
 }
