@@ -208,3 +208,49 @@ func TestHostileImports(t *testing.T) {
 		t.Errorf("bad messages were not logged:\n%s", logs)
 	}
 }
+
+func TestSandbox(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	res, err := p.Call(context.Background(), "sandbox", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Args     []string
+		Env      []string
+		ReadFile bool
+		ReadDir  bool
+		WallYear int
+	}
+	if err := json.Unmarshal([]byte(res.Content[0].Text), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Args) != 1 || got.Args[0] != "echo.wasm" {
+		t.Errorf("args = %q, want just the plugin name", got.Args)
+	}
+	if len(got.Env) != 0 {
+		t.Errorf("env = %q, want none", got.Env)
+	}
+	if !got.ReadFile || !got.ReadDir {
+		t.Errorf("guest could read the host's files (file %v, dir %v)", !got.ReadFile, !got.ReadDir)
+	}
+	if got.WallYear < 2025 {
+		t.Errorf("wall clock year %d: clocks are not real", got.WallYear)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	r, _ := newRuntime(t, Options{MemoryLimitMiB: 32})
+	p := load(t, r, "echo")
+	if _, err := p.Call(context.Background(), "hog", json.RawMessage(`{"mb":4}`), nil); err != nil {
+		t.Fatalf("4 MiB under a 32 MiB cap: %v", err)
+	}
+	_, err := p.Call(context.Background(), "hog", json.RawMessage(`{"mb":64}`), nil)
+	if !errors.Is(err, ErrGuestTrapped) || !strings.Contains(err.Error(), "out of memory") {
+		t.Errorf("64 MiB under a 32 MiB cap: %v, want a trap for out of memory", err)
+	}
+	if _, err := New(context.Background(), Options{MemoryLimitMiB: 8192, CacheDir: compileCacheDir}); err == nil {
+		t.Error("a memory limit over 4 GiB was accepted")
+	}
+}

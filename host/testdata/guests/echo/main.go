@@ -19,7 +19,7 @@ var calls int
 var object = json.RawMessage(`{"type":"object"}`)
 
 func init() {
-	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count", "elicit_loop"} {
+	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count", "elicit_loop", "hog", "sandbox"} {
 		gt.Tools = append(gt.Tools, abi.Tool{Name: name, InputSchema: object})
 	}
 	gt.Tools[0].TaskSupport = abi.TaskOptional
@@ -90,6 +90,26 @@ func handle(name string, args []byte) uint64 {
 			}
 		}
 		return gt.Text(fmt.Sprint(in.Rounds))
+	case "hog":
+		var in struct{ MB int }
+		json.Unmarshal(args, &in)
+		b := make([]byte, in.MB<<20)
+		for i := range b {
+			b[i] = 1
+		}
+		return gt.Text(fmt.Sprint(len(b)))
+	case "sandbox":
+		// What the sandbox lets a guest see of the host.
+		_, readErr := os.ReadFile("/etc/hostname")
+		_, dirErr := os.ReadDir("/")
+		out, _ := json.Marshal(map[string]any{
+			"args":     os.Args,
+			"env":      os.Environ(),
+			"readFile": readErr != nil,
+			"readDir":  dirErr != nil,
+			"wallYear": time.Now().Year(),
+		})
+		return gt.Text(string(out))
 	case "count":
 		// A fresh instance per call means this always reports 1.
 		calls++
