@@ -73,6 +73,8 @@ func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	notWasm := filepath.Join(dir, "notes.wasm")
 	os.WriteFile(notWasm, []byte("hello, I am text\n"), 0o644)
+	empty := filepath.Join(dir, "empty.wasm")
+	os.WriteFile(empty, []byte("\x00asm\x01\x00\x00\x00"), 0o644)
 	component := filepath.Join(dir, "comp.wasm")
 	os.WriteFile(component, []byte("\x00asm\x0d\x00\x01\x00"), 0o644)
 
@@ -84,6 +86,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"not wasm", notWasm, ErrInvalidPlugin, []string{"plugin notes.wasm: not a WebAssembly module"}},
 		{"component", component, ErrInvalidPlugin, []string{"plugin comp.wasm:", "component"}},
+		{"empty module", empty, ErrInvalidPlugin, []string{
+			"plugin empty.wasm: not a wasmhost ABI v1 plugin: missing exports wasmhost_abi_version, wasmhost_alloc, wasmhost_describe, wasmhost_call, _initialize"}},
 		{"missing file", filepath.Join(dir, "gone.wasm"), os.ErrNotExist, []string{"plugin gone.wasm:"}},
 		{"abi v2", guest(t, "abiv2"), ErrIncompatibleABI, []string{
 			"plugin abiv2.wasm: built for ABI v2, this wasmhost speaks ABI v1; rebuild it with the matching SDK"}},

@@ -230,7 +230,9 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (*Plu
 		return nil, invalid("%w", err)
 	}
 	exports := compiled.ExportedFunctions()
-	if _, has := exports[abi.ExportABIVersion]; !has {
+	// Without these two the version cannot be asked: a command module
+	// (no _initialize) would run an uninitialised Go runtime.
+	if exports[abi.ExportABIVersion] == nil || exports["_initialize"] == nil {
 		return nil, invalid("%w", checkExports(exports))
 	}
 
