@@ -135,7 +135,8 @@ func poke(set map[chan struct{}]struct{}) {
 func (r *Redis) dispatch(ctx context.Context) {
 	var pause backoff
 	for ctx.Err() == nil {
-		vals, err := r.client.BLPop(ctx, r.opts.Block, r.inbox).Result()
+		// BLPOP counts whole seconds; Close ends the wait by pushing "".
+		vals, err := r.client.BLPop(ctx, max(r.opts.Block.Round(time.Second), time.Second), r.inbox).Result()
 		if ctx.Err() != nil {
 			return
 		}

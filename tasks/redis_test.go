@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/tasks"
 	"github.com/wasmhost/wasmhost/tasks/storetest"
 )
@@ -112,4 +114,166 @@ func deleteKeys(t testing.TB, prefix string) {
 func TestRedis(t *testing.T) {
 	redisURL(t)
 	storetest.Run(t, func(t *testing.T) tasks.Store { return newRedis(t, tasks.RedisOptions{}) })
+}
+
+// TestRedisRaceChecksBite runs the suite's race checks on stores that have
+// the races: each check must catch its race, or it proves nothing.
+func TestRedisRaceChecksBite(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		mutant func(*tasks.Redis) tasks.Store
+		check  func(context.Context, tasks.Store, int) error
+	}{
+		{"answer checked before a cancel, written after it", tasks.RacyAnswer, storetest.RaceCancelAnswer},
+		{"cancel checked before a completion, written after it", tasks.RacyCancel, storetest.RaceFinish},
+		{"answer to a request the task is not waiting on", tasks.UnwaitedAnswer,
+			func(ctx context.Context, s tasks.Store, _ int) error { return storetest.StaleAnswer(ctx, s) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			storetest.CheckGoroutines(t)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			err := c.check(ctx, c.mutant(newRedis(t, tasks.RedisOptions{})), 300)
+			if err == nil {
+				t.Fatalf("the check passed a store with this race")
+			}
+			t.Logf("caught: %v", err)
+		})
+	}
+}
+
+// TestRedisKeyLayout pins the documented keys (docs/redis.md): their
+// types, their TTLs, and that the end of a task removes what it no longer
+// needs.
+func TestRedisKeyLayout(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx := t.Context()
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	s := newRedis(t, tasks.RedisOptions{Prefix: prefix})
+	c := rawClient(t)
+
+	task := storetest.NewTask("alice")
+	task.TTL = time.Minute
+	if err := s.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	reqs := map[string]abi.InputRequest{"a": {Method: abi.MethodElicit}, "b": {Method: abi.MethodElicit}}
+	if err := s.RequestInput(ctx, task.ID, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Answer(ctx, task.ID, "a", abi.InputResponse{Result: []byte(`{"action":"accept"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	tk := prefix + ":task:{" + task.ID + "}"
+	want := map[string]string{
+		tk:                      "hash",
+		tk + ":input":           "hash",
+		tk + ":asked":           "set",
+		tk + ":answers":         "hash",
+		prefix + ":owner:alice": "zset",
+		prefix + ":queue":       "stream",
+	}
+	for key, typ := range want {
+		if got := c.Type(ctx, key).Val(); got != typ {
+			t.Errorf("%s is a %q, want a %s", key, got, typ)
+		}
+		if key == prefix+":queue" {
+			continue // the queue outlives every task
+		}
+		if ttl := c.PTTL(ctx, key).Val(); ttl <= 0 || ttl > task.TTL {
+			t.Errorf("%s expires in %s, want with the task (within %s)", key, ttl, task.TTL)
+		}
+	}
+	if got := c.HKeys(ctx, tk+":input").Val(); len(got) != 1 || got[0] != "b" {
+		t.Errorf("pending requests %v, want [b]", got)
+	}
+	if got := c.HKeys(ctx, tk+":answers").Val(); len(got) != 1 || got[0] != "a" {
+		t.Errorf("answers waiting %v, want [a]", got)
+	}
+	if groups := c.XInfoGroups(ctx, prefix+":queue").Val(); len(groups) != 1 || groups[0].Name != "workers" {
+		t.Errorf("queue groups %v, want workers", groups)
+	}
+	sub := c.Subscribe(ctx, prefix+":events")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Complete(ctx, task.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := sub.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`"taskId":%q`, task.ID); !strings.Contains(msg.Payload, want) || !strings.Contains(msg.Payload, `"status":"completed"`) {
+		t.Errorf("event on %s:events = %s", prefix, msg.Payload)
+	}
+	for _, key := range []string{tk + ":input", tk + ":asked", tk + ":answers", tk + ":waiters"} {
+		if n := c.Exists(ctx, key).Val(); n != 0 {
+			t.Errorf("%s is left after the task ended", key)
+		}
+	}
+	if ttl := c.PTTL(ctx, tk).Val(); ttl <= 0 {
+		t.Errorf("the ended task's record has TTL %s, want it kept until it expires", ttl)
+	}
+}
+
+// TestRedisCrossProcess: two stores on one prefix are two processes; a
+// guest waiting in one is answered and cancelled from the other.
+func TestRedisCrossProcess(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	worker := newRedis(t, tasks.RedisOptions{Prefix: prefix})
+	front := newRedis(t, tasks.RedisOptions{Prefix: prefix})
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	w, err := tasks.NewWatcher(wctx, front, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := storetest.NewTask("alice")
+	if err := front.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	asking := make(chan error, 1)
+	go func() {
+		_, err := w.Wait(ctx, task.ID, func(t *tasks.Task) bool { return t.Status == tasks.InputRequired })
+		asking <- err
+	}()
+	type result struct {
+		answers map[string]abi.InputResponse
+		err     error
+	}
+	guest := make(chan result, 2)
+	ask := func(key string) {
+		if err := worker.RequestInput(ctx, task.ID, map[string]abi.InputRequest{key: {Method: abi.MethodElicit}}); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			a, err := worker.AwaitAnswers(ctx, task.ID, []string{key})
+			guest <- result{a, err}
+		}()
+	}
+	ask("q1")
+	if err := <-asking; err != nil {
+		t.Fatalf("the front end never saw input_required: %v", err)
+	}
+	if err := front.Answer(ctx, task.ID, "q1", abi.InputResponse{Result: []byte(`{"action":"accept"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-guest; r.err != nil || string(r.answers["q1"].Result) != `{"action":"accept"}` {
+		t.Fatalf("guest got %v, %v", r.answers, r.err)
+	}
+	ask("q2")
+	if err := front.Cancel(ctx, task.ID, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-guest; !errors.Is(r.err, tasks.ErrTerminal) {
+		t.Fatalf("guest waiting when the front end cancelled got %v, want ErrTerminal", r.err)
+	}
 }
