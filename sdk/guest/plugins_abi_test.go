@@ -156,10 +156,12 @@ func (h *fakeHost) ask(via string, m api.Module, ptr, n uint32) int32 {
 }
 
 // newRuntime returns a runtime with WASI and a "wasmhost" module whose
-// functions find their fakeHost in the call's context.
+// functions find their fakeHost in the call's context. It interprets rather
+// than compiles: these tests run little guest code, and compiling a 4 MB Go
+// module costs seconds (half a minute under -race) per plugin.
 func newRuntime(t *testing.T) wazero.Runtime {
 	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(compilationCache))
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCompilationCache(compilationCache))
 	t.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	_, err := r.NewHostModuleBuilder(abi.ImportModule).
