@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -149,12 +150,11 @@ func checkArgs(args json.RawMessage) ([]byte, error) {
 	if len(args) > abi.MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrBadArguments, len(args), abi.MaxMessageSize)
 	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(args, &obj); err != nil {
-		return nil, fmt.Errorf("%w: not a JSON object: %v", ErrBadArguments, err)
-	}
-	if obj == nil { // JSON null
+	if string(bytes.TrimSpace(args)) == "null" {
 		return []byte("{}"), nil
+	}
+	if !isObject(args) || !json.Valid(args) {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrBadArguments)
 	}
 	return args, nil
 }
