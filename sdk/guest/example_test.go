@@ -59,13 +59,42 @@ func ExampleSchemaFor() {
 // call from the source (package fielddocs), so plugins never write it.
 func ExampleRegisterFieldDocs() {
 	guest.RegisterFieldDocs(map[string]string{
-		"github.com/wasmhost/wasmhost/sdk/guest_test.Note":      "Note is a sticky note.",
-		"github.com/wasmhost/wasmhost/sdk/guest_test.Note.Text": "What the note says.",
+		"github.com/wasmhost/wasmhost/sdk/guest_test.Board.Notes": "The notes, oldest first.",
+		"github.com/wasmhost/wasmhost/sdk/guest_test.Note":        "A sticky note.",
+		"github.com/wasmhost/wasmhost/sdk/guest_test.Note.Text":   "What the note says.",
 	})
-	schema, _ := guest.SchemaFor[Note]()
-	fmt.Println(string(schema))
+	schema, _ := guest.SchemaFor[Board]()
+	printJSON(schema)
 	// Output:
-	// {"type":"object","description":"Note is a sticky note.","properties":{"text":{"type":"string","description":"What the note says."}},"required":["text"]}
+	// {
+	//   "type": "object",
+	//   "properties": {
+	//     "notes": {
+	//       "type": "array",
+	//       "description": "The notes, oldest first.",
+	//       "items": {
+	//         "type": "object",
+	//         "description": "A sticky note.",
+	//         "properties": {
+	//           "text": {
+	//             "type": "string",
+	//             "description": "What the note says."
+	//           }
+	//         },
+	//         "required": [
+	//           "text"
+	//         ]
+	//       }
+	//     }
+	//   },
+	//   "required": [
+	//     "notes"
+	//   ]
+	// }
+}
+
+type Board struct {
+	Notes []Note `json:"notes"`
 }
 
 type Note struct {

@@ -353,7 +353,7 @@ func TestWasmDescribe(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"tools":[{"name":"greet","title":"Greet","description":"Say hello to someone by name.",` +
-		`"inputSchema":{"type":"object","description":"GreetIn is the greet tool's input.","properties":{"name":{"type":"string","description":"Name of the person to greet."}},"required":["name"]},` +
+		`"inputSchema":{"type":"object","properties":{"name":{"type":"string","description":"Name of the person to greet."}},"required":["name"]},` +
 		`"taskSupport":"forbidden"}]}`
 	if string(msg) != want {
 		t.Errorf("describe:\n%s\nwant:\n%s", msg, want)

@@ -173,6 +173,24 @@ func newDeriver(docs map[string]string) *deriver {
 	return &deriver{docs: docs, open: map[reflect.Type]bool{}}
 }
 
+// rootSchema describes t as the whole of an input, output or elicitation
+// schema. The root goes without its type's doc: that is Go documentation
+// ("GreetIn is the input of ..."), and the tool's or question's own text
+// already says what the object is for.
+func rootSchema(t reflect.Type, docs map[string]string) (*schema, error) {
+	s, err := newDeriver(docs).derive(t, "")
+	if err != nil {
+		return nil, err
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if doc := docs[typeKey(t)]; doc != "" && s.Description == doc {
+		s.Description = ""
+	}
+	return s, nil
+}
+
 // typeKey is the field-docs key of a named type: "<pkgpath>.<Name>", with
 // any type arguments dropped.
 func typeKey(t reflect.Type) string {
@@ -441,11 +459,11 @@ func enumValue(typ, v string) (any, error) {
 }
 
 // SchemaFor returns the JSON Schema the SDK derives for T, with the field
-// docs registered so far. It is what [Register] puts in a tool's
+// docs registered so far (type docs describe nested objects, not the root). It is what [Register] puts in a tool's
 // inputSchema and outputSchema, exported so that plugin authors can see what
 // their structs become.
 func SchemaFor[T any]() (json.RawMessage, error) {
-	s, err := newDeriver(docsSnapshot()).derive(reflect.TypeFor[T](), "")
+	s, err := rootSchema(reflect.TypeFor[T](), docsSnapshot())
 	if err != nil {
 		return nil, fmt.Errorf("guest: schema for %s: %w", reflect.TypeFor[T](), err)
 	}
@@ -459,7 +477,7 @@ func elicitationSchema(t reflect.Type, docs map[string]string) (*schema, error) 
 	if t.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("elicitation answer type %s must be a struct", t)
 	}
-	s, err := newDeriver(docs).derive(t, "")
+	s, err := rootSchema(t, docs)
 	if err != nil {
 		return nil, fmt.Errorf("elicitation answer type %s: %w", t, err)
 	}

@@ -193,7 +193,7 @@ func describe() (abi.Description, error) {
 	docs := docsSnapshot()
 	desc := abi.Description{Tools: make([]abi.Tool, 0, len(registry.tools))}
 	for _, t := range registry.tools {
-		in, err := newDeriver(docs).derive(t.in, "")
+		in, err := rootSchema(t.in, docs)
 		if err != nil {
 			return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
 		}
@@ -208,7 +208,7 @@ func describe() (abi.Description, error) {
 			return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
 		}
 		if t.kind == outputStructured {
-			out, err := newDeriver(docs).derive(t.out, "")
+			out, err := rootSchema(t.out, docs)
 			if err != nil {
 				return abi.Description{}, fmt.Errorf("guest: tool %q: output schema: %w", t.def.Name, err)
 			}
