@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,6 +32,11 @@ import (
 // A waiter also re-reads its task when it is due to expire and at least
 // every awaitRecheck, and the reader wakes every waiter after it lost
 // Redis for a while, so a lost wake-up costs latency, never a hang.
+//
+// Outages: AwaitAnswers fails at once with ErrUnavailable if Redis cannot
+// be reached when it starts. A wait already in progress rides out an
+// outage shorter than ClaimIdle (retrying with backoff) and then fails
+// with ErrUnavailable.
 
 // awaitRecheck is the longest a waiter goes without reading its task.
 const awaitRecheck = 30 * time.Second
@@ -45,31 +51,57 @@ func (r *Redis) AwaitAnswers(ctx context.Context, id string, keys []string) (map
 		args = append(args, k)
 	}
 	skeys := r.keys(id, "answers", "waiters")
+	var (
+		waiting bool      // registered: the task was seen, answers are missing
+		away    time.Time // since when Redis has been unreachable
+		pause   backoff
+	)
 	for {
 		res, err := r.run(ctx, takeScript, skeys, args...)
 		if err != nil {
-			return nil, fmt.Errorf("task %s: wait for answers: %w", id, err)
+			// A wait in progress rides out a short outage: the task and
+			// its answers are safe in Redis. It gives up after ClaimIdle,
+			// when the queue may hand the task to another worker anyway.
+			if !waiting || !errors.Is(err, ErrUnavailable) || !away.IsZero() && time.Since(away) >= r.opts.ClaimIdle {
+				return nil, fmt.Errorf("task %s: wait for answers: %w", id, err)
+			}
+			if away.IsZero() {
+				away = time.Now()
+			}
+			if !r.sleep(ctx, wake, min(pause.next(), r.opts.ClaimIdle-time.Since(away))) {
+				return nil, ctx.Err()
+			}
+			continue
 		}
+		away, pause = time.Time{}, backoff{}
 		if res[0] == "ok" {
 			return decodeAnswers(id, keys, res[1:])
 		}
 		if res[0] != "missing" {
 			return nil, refusal(id, Working, "", res)
 		}
+		waiting = true
 		wait := awaitRecheck
 		if pttl, ok := res[1].(int64); ok && pttl >= 0 {
 			wait = min(wait, time.Duration(pttl+1)*time.Millisecond)
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-wake:
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
+		if !r.sleep(ctx, wake, wait) {
 			return nil, ctx.Err()
 		}
-		timer.Stop()
 	}
+}
+
+// sleep waits for a wake-up or d; false if ctx ended first.
+func (r *Redis) sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-wake:
+	case <-t.C:
+	case <-ctx.Done():
+		return false
+	}
+	return true
 }
 
 func decodeAnswers(id string, keys []string, vals []any) (map[string]abi.InputResponse, error) {
@@ -131,7 +163,9 @@ func poke(set map[chan struct{}]struct{}) {
 }
 
 // dispatch reads the process's inbox until ctx ends and wakes the waiters
-// of each task named there.
+// of each task named there. It wakes every waiter when it loses Redis (so
+// that their outage clocks start) and when it has it back (wake-ups pushed
+// meanwhile are lost).
 func (r *Redis) dispatch(ctx context.Context) {
 	var pause backoff
 	for ctx.Err() == nil {
@@ -141,12 +175,15 @@ func (r *Redis) dispatch(ctx context.Context) {
 			return
 		}
 		if err != nil && err != redis.Nil {
+			if !pause.failing() {
+				r.wake("")
+			}
 			pause.wait(ctx)
 			continue
 		}
 		if pause.failing() {
-			pause.reset()
-			r.wake("") // wake-ups pushed while Redis was away are lost
+			pause = backoff{}
+			r.wake("")
 		}
 		if len(vals) == 2 && vals[1] != "" {
 			r.wake(vals[1])
@@ -158,11 +195,14 @@ func (r *Redis) dispatch(ctx context.Context) {
 type backoff struct{ d time.Duration }
 
 func (b *backoff) failing() bool { return b.d > 0 }
-func (b *backoff) reset()        { b.d = 0 }
+
+func (b *backoff) next() time.Duration {
+	b.d = min(max(2*b.d, 50*time.Millisecond), 2*time.Second)
+	return b.d
+}
 
 func (b *backoff) wait(ctx context.Context) {
-	b.d = min(max(2*b.d, 50*time.Millisecond), 2*time.Second)
-	t := time.NewTimer(b.d)
+	t := time.NewTimer(b.next())
 	defer t.Stop()
 	select {
 	case <-t.C:

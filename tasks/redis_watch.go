@@ -107,7 +107,7 @@ func (w *redisWatch) run(out chan<- Event) {
 				pause.wait(w.ctx)
 				continue
 			}
-			pause.reset()
+			pause = backoff{}
 			if !send(Event{Kind: EventResync}) {
 				return
 			}

@@ -1,0 +1,289 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/tasks"
+	"github.com/wasmhost/wasmhost/tasks/storetest"
+)
+
+// proxy stands between a store and Redis so that a test can take Redis
+// away from that store alone (cut) and give it back (restore), without
+// touching the server other tests share.
+type proxy struct {
+	t      testing.TB
+	ln     net.Listener
+	target string
+	url    string
+
+	mu    sync.Mutex
+	down  bool
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+func startProxy(t testing.TB) *proxy {
+	u, err := url.Parse(redisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{t: t, ln: ln, target: u.Host, conns: map[net.Conn]struct{}{}}
+	u.Host = ln.Addr().String()
+	p.url = u.String()
+	p.wg.Go(p.accept)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			_ = c.Close()
+			continue
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+		}
+		p.wg.Go(func() { pipe(s, c) })
+		p.wg.Go(func() { pipe(c, s) })
+	}
+}
+
+// cut drops every connection and refuses new ones.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
+func TestRedisUnreachable(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing listens there now
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	_, err = tasks.NewRedis(ctx, tasks.RedisOptions{URL: "redis://user:s3cret@" + addr + "/0"})
+	if !errors.Is(err, tasks.ErrUnavailable) {
+		t.Errorf("NewRedis with nothing listening: %v, want ErrUnavailable", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{addr, "redis-server", "URL"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not mention %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "s3cret") {
+		t.Errorf("error %q shows the password", msg)
+	}
+	for _, bad := range []string{"", "http://" + addr, "redis://" + addr + "/notadb"} {
+		if _, err := tasks.NewRedis(ctx, tasks.RedisOptions{URL: bad}); err == nil || errors.Is(err, tasks.ErrUnavailable) {
+			t.Errorf("NewRedis(%q): %v, want an error about the URL", bad, err)
+		}
+	}
+}
+
+// TestRedisOutage takes Redis away from a working store: every call fails
+// soon with ErrUnavailable instead of hanging, and when Redis is back the
+// same store works again, its watch announces the gap with EventResync, and
+// a guest that was waiting through it gets its answer.
+func TestRedisOutage(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	p := startProxy(t)
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	s := newRedis(t, tasks.RedisOptions{URL: p.url, Prefix: prefix})
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	events, err := s.Watch(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := storetest.NewTask("alice")
+	if err := s.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestInput(ctx, task.ID, map[string]abi.InputRequest{"k": {Method: abi.MethodElicit}}); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		answers map[string]abi.InputResponse
+		err     error
+	}
+	guest := make(chan result, 1)
+	go func() {
+		a, err := s.AwaitAnswers(ctx, task.ID, []string{"k"})
+		guest <- result{a, err}
+	}()
+	waitRegistered(t, ctx, prefix, task.ID)
+
+	p.cut()
+	started := time.Now()
+	calls := map[string]func() error{
+		"Get":     func() error { _, err := s.Get(ctx, task.ID); return err },
+		"List":    func() error { _, _, err := s.List(ctx, "alice", "", 0); return err },
+		"Answer":  func() error { return s.Answer(ctx, task.ID, "k", abi.InputResponse{}) },
+		"Cancel":  func() error { return s.Cancel(ctx, task.ID, "x") },
+		"Publish": func() error { return s.Publish(ctx, tasks.Event{Kind: tasks.EventLog, TaskID: task.ID}) },
+		"Enqueue": func() error { return s.Queue().Enqueue(ctx, task.ID) },
+		"Next":    func() error { _, err := s.Queue().Next(ctx); return err },
+		"Watch":   func() error { _, err := s.Watch(ctx); return err },
+		"AwaitAnswers": func() error {
+			_, err := s.AwaitAnswers(ctx, task.ID, []string{"k"})
+			return err
+		},
+		"NewRedis": func() error {
+			_, err := tasks.NewRedis(ctx, tasks.RedisOptions{URL: p.url, Prefix: prefix})
+			return err
+		},
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, tasks.ErrUnavailable) {
+			t.Errorf("%s while Redis is away: %v, want ErrUnavailable", name, err)
+		}
+	}
+	if took := time.Since(started); took > 20*time.Second {
+		t.Errorf("%d calls against an unreachable Redis took %s", len(calls), took)
+	}
+
+	p.restore()
+	if _, err := s.Get(ctx, task.ID); err != nil {
+		t.Fatalf("Get once Redis is back: %v", err)
+	}
+	for e := range events {
+		if e.Kind == tasks.EventResync {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("no EventResync after Redis came back")
+	}
+	if err := s.Publish(ctx, tasks.Event{Kind: tasks.EventLog, TaskID: task.ID, Data: []byte(`{"level":0,"message":"back"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for e := range events {
+		if e.Kind == tasks.EventLog && string(e.Data) == `{"level":0,"message":"back"}` {
+			break
+		}
+	}
+	if err := s.Answer(ctx, task.ID, "k", abi.InputResponse{Result: []byte(`{"action":"accept"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-guest:
+		if r.err != nil || string(r.answers["k"].Result) != `{"action":"accept"}` {
+			t.Errorf("guest that waited through the outage got %v, %v", r.answers, r.err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the guest that waited through the outage never got its answer")
+	}
+	stopWatch()
+	for range events {
+	}
+}
+
+// waitRegistered returns once a guest waits on the task's answers: its
+// process is in the task's waiters set. AwaitAnswers has nothing else to
+// show, so this looks, with a deadline.
+func waitRegistered(t *testing.T, ctx context.Context, prefix, id string) {
+	t.Helper()
+	c := rawClient(t)
+	key := prefix + ":task:{" + id + "}:waiters"
+	for c.SCard(ctx, key).Val() == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("no guest ever waited on task %s", id)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRedisLongOutage: a guest waiting while Redis is away for longer than
+// ClaimIdle gives up with ErrUnavailable (its queue entry may have gone to
+// another worker by then) instead of waiting forever.
+func TestRedisLongOutage(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	p := startProxy(t)
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	const claimIdle = time.Second
+	s := newRedis(t, tasks.RedisOptions{URL: p.url, Prefix: prefix, ClaimIdle: claimIdle})
+	task := storetest.NewTask("alice")
+	if err := s.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestInput(ctx, task.ID, map[string]abi.InputRequest{"k": {Method: abi.MethodElicit}}); err != nil {
+		t.Fatal(err)
+	}
+	guest := make(chan error, 1)
+	go func() {
+		_, err := s.AwaitAnswers(ctx, task.ID, []string{"k"})
+		guest <- err
+	}()
+	waitRegistered(t, ctx, prefix, task.ID)
+	p.cut()
+	cutAt := time.Now()
+	select {
+	case err := <-guest:
+		if !errors.Is(err, tasks.ErrUnavailable) {
+			t.Errorf("guest waiting through a long outage got %v, want ErrUnavailable", err)
+		}
+		if took := time.Since(cutAt); took < claimIdle {
+			t.Errorf("the guest gave up after %s, before ClaimIdle (%s)", took, claimIdle)
+		}
+	case <-ctx.Done():
+		t.Fatal("the guest waited forever for an unreachable Redis")
+	}
+	p.restore()
+}
