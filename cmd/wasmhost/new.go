@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/spf13/cobra"
+)
+
+const modulePath = "github.com/wasmhost/wasmhost"
+
+var toolName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+func newCommand() *cobra.Command {
+	var (
+		dir string
+		sdk string
+	)
+	cmd := &cobra.Command{
+		Use:   "new NAME",
+		Short: "Create a plugin from a template that builds and runs",
+		Long: `Create DIR/NAME/main.go: one tool called NAME with a typed input, an output,
+a question for the user and a log line, ready to edit.
+
+Inside a wasmhost checkout the plugin builds as part of it. Elsewhere pass
+--sdk with the path of a wasmhost checkout; a go.mod that points at it is
+written too.`,
+		Example: `  wasmhost new word_count
+  wasmhost call word_count --args '{"text":"to be or not to be"}'
+  wasmhost new my_tool --dir ~/tools --sdk ~/src/wasmhost`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if !toolName.MatchString(name) {
+				return fmt.Errorf("plugin name %q: use lower-case letters, digits and _ (a valid Go package and tool name), starting with a letter", name)
+			}
+			target := filepath.Join(dir, name)
+			if _, err := os.Stat(target); err == nil {
+				return fmt.Errorf("%s already exists: pick another name or remove it", target)
+			}
+			inModule, err := insideModule(dir)
+			if err != nil {
+				return err
+			}
+			if !inModule && sdk == "" {
+				return fmt.Errorf("%s is not inside a wasmhost checkout: pass --sdk PATH_TO_WASMHOST_CHECKOUT so the plugin can use the guest SDK", dir)
+			}
+			files := map[string]string{"main.go": pluginTemplate}
+			if !inModule {
+				abs, err := filepath.Abs(sdk)
+				if err != nil {
+					return err
+				}
+				files["go.mod"] = fmt.Sprintf("module example.com/%s\n\ngo 1.26\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", name, modulePath, modulePath, abs)
+			}
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			for file, text := range files {
+				var buf bytes.Buffer
+				if err := template.Must(template.New(file).Parse(text)).Execute(&buf, map[string]string{"Name": name, "Title": title(name)}); err != nil {
+					return err
+				}
+				if err := os.WriteFile(filepath.Join(target, file), buf.Bytes(), 0o644); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s\ntry it:  wasmhost call %s --plugins %s --args '{\"text\":\"hello world\"}'\n", target, name, dir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "plugins", "directory to create the plugin in")
+	cmd.Flags().StringVar(&sdk, "sdk", "", "path of a wasmhost checkout, when creating outside one")
+	return cmd
+}
+
+// insideModule reports whether dir is inside the wasmhost module itself.
+func insideModule(dir string) (bool, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false, err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil {
+			return strings.Contains(string(data), "module "+modulePath+"\n"), nil
+		}
+		if filepath.Dir(d) == d {
+			return false, nil
+		}
+	}
+}
+
+func title(name string) string {
+	words := strings.Split(name, "_")
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return strings.Join(words, " ")
+}
+
+// pluginTemplate is the plugin `new` writes: small, but showing typed
+// input and output, a log line and where questions to the user go.
+const pluginTemplate = `// Command {{.Name}} is a wasmhost tool plugin. Build and try it with
+//
+//	wasmhost call {{.Name}} --args '{"text":"hello world"}'
+package main
+
+import (
+	"strings"
+
+	"github.com/wasmhost/wasmhost/sdk/guest"
+)
+
+// Input is what the client sends. Field comments become descriptions in
+// the tool's input schema; fields without omitempty are required.
+type Input struct {
+	// The text to look at.
+	Text string ` + "`json:\"text\"`" + `
+}
+
+// Output is the tool's structured result; its schema is the outputSchema.
+type Output struct {
+	// Number of words in the text.
+	Words int ` + "`json:\"words\"`" + `
+}
+
+func run(c *guest.Call, in Input) (Output, error) {
+	words := len(strings.Fields(in.Text))
+	c.Logf(guest.LogInfo, "counted %d words", words)
+	// To ask the user something, see guest.Elicit.
+	return Output{Words: words}, nil
+}
+
+func init() {
+	guest.Register(guest.Tool{
+		Name:        "{{.Name}}",
+		Title:       "{{.Title}}",
+		Description: "Count the words in a text.",
+		TaskSupport: guest.TaskOptional,
+	}, run)
+}
+
+// main is never called: a plugin is a reactor, driven by the host.
+func main() {}
+`

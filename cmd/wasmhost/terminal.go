@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/elicit"
+)
+
+// terminalEnv is the host.Env of `wasmhost call`: a person at a terminal
+// answers elicitations; sampling is not available.
+type terminalEnv struct {
+	in   *bufio.Reader
+	out  io.Writer
+	root string
+}
+
+func (e *terminalEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+	out := make([]abi.InputResponse, len(reqs))
+	for i, r := range reqs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		switch r.Method {
+		case abi.MethodElicit:
+			res, err := e.elicit(r.Params)
+			if err != nil {
+				out[i] = elicit.Failed(err)
+				continue
+			}
+			out[i] = abi.InputResponse{Result: res}
+		case abi.MethodListRoots:
+			out[i] = abi.InputResponse{Result: terminalRoot(e.root)}
+		default:
+			out[i] = elicit.Unsupported(r.Method)
+		}
+	}
+	return out, nil
+}
+
+type elicitSchema struct {
+	Properties map[string]struct {
+		Type        string   `json:"type"`
+		Title       string   `json:"title"`
+		Description string   `json:"description"`
+		Enum        []string `json:"enum"`
+	} `json:"properties"`
+	Required []string `json:"required"`
+}
+
+func (e *terminalEnv) elicit(params json.RawMessage) (json.RawMessage, error) {
+	var p struct {
+		Message         string       `json:"message"`
+		RequestedSchema elicitSchema `json:"requestedSchema"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, fmt.Errorf("unreadable elicitation: %w", err)
+	}
+	fmt.Fprintf(e.out, "\n? %s\n", p.Message)
+	action := strings.ToLower(e.ask("  [a]ccept, [d]ecline or [c]ancel", "a"))
+	switch {
+	case strings.HasPrefix(action, "d"):
+		return json.Marshal(map[string]string{"action": "decline"})
+	case strings.HasPrefix(action, "c"):
+		return json.Marshal(map[string]string{"action": "cancel"})
+	}
+	names := make([]string, 0, len(p.RequestedSchema.Properties))
+	for name := range p.RequestedSchema.Properties {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	content := map[string]any{}
+	for _, name := range names {
+		prop := p.RequestedSchema.Properties[name]
+		label := name
+		if prop.Description != "" {
+			label += " — " + prop.Description
+		}
+		for {
+			v, ok := e.field(label, prop.Type, prop.Enum, slices.Contains(p.RequestedSchema.Required, name))
+			if ok {
+				if v != nil {
+					content[name] = v
+				}
+				break
+			}
+			fmt.Fprintf(e.out, "  not a valid %s, try again\n", prop.Type)
+		}
+	}
+	return json.Marshal(map[string]any{"action": "accept", "content": content})
+}
+
+// field reads one value; ok is false when the answer does not parse.
+func (e *terminalEnv) field(label, typ string, enum []string, required bool) (any, bool) {
+	switch {
+	case len(enum) > 0:
+		s := e.ask(fmt.Sprintf("  %s (%s)", label, strings.Join(enum, "/")), "")
+		return s, slices.Contains(enum, s)
+	case typ == "boolean":
+		s := strings.ToLower(e.ask(fmt.Sprintf("  %s (y/n)", label), ""))
+		return strings.HasPrefix(s, "y"), s != "" || !required
+	case typ == "number" || typ == "integer":
+		s := e.ask("  "+label, "")
+		if s == "" && !required {
+			return nil, true
+		}
+		n, err := strconv.ParseFloat(s, 64)
+		return n, err == nil && (typ == "number" || n == float64(int64(n)))
+	}
+	s := e.ask("  "+label, "")
+	if s == "" && !required {
+		return nil, true
+	}
+	return s, s != "" || !required
+}
+
+func (e *terminalEnv) ask(prompt, def string) string {
+	fmt.Fprintf(e.out, "%s: ", prompt)
+	line, _ := e.in.ReadString('\n')
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return def
+	}
+	return line
+}
+
+func (e *terminalEnv) Log(level abi.LogLevel, msg string) {
+	fmt.Fprintf(e.out, "[%s] %s\n", mcpLevelName(level), msg)
+}
+
+func (e *terminalEnv) Progress(p abi.Progress) {
+	if p.Total > 0 {
+		fmt.Fprintf(e.out, "progress: %.0f/%.0f %s\n", p.Progress, p.Total, p.Message)
+		return
+	}
+	fmt.Fprintf(e.out, "progress: %.0f %s\n", p.Progress, p.Message)
+}
+
+func mcpLevelName(l abi.LogLevel) string {
+	names := [...]string{"debug", "info", "notice", "warning", "error"}
+	return names[min(max(int(l), 0), len(names)-1)]
+}

@@ -1,0 +1,182 @@
+package mcpserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// metaTaskRequest is where the stdio connection moves the 2025-11-25 "task"
+// field of tools/call params, because go-sdk's CallToolParamsRaw has no
+// such field and would drop it. See docs/protocol.md.
+const metaTaskRequest = "io.github.wasmhost/task"
+
+// maxLine caps one JSON-RPC message on stdio.
+const maxLine = 16 << 20
+
+// stdioTransport is MCP's stdio transport (newline-delimited JSON-RPC),
+// written here rather than taken from go-sdk for three reasons:
+//   - a line that is not JSON-RPC gets a -32700 error response and the
+//     session goes on; go-sdk's decoder cannot resynchronise and ends it;
+//   - the task field of tools/call must survive decoding (see
+//     metaTaskRequest);
+//   - notifications/tasks/status must be sent, and go-sdk has no API for
+//     custom notifications.
+type stdioTransport struct {
+	in   io.Reader
+	out  io.Writer
+	conn *stdioConn // set by Connect
+}
+
+func (t *stdioTransport) Connect(context.Context) (mcp.Connection, error) {
+	t.conn = &stdioConn{out: t.out, lines: make(chan []byte), closed: make(chan struct{})}
+	go t.conn.readLines(t.in)
+	return t.conn, nil
+}
+
+type stdioConn struct {
+	out io.Writer
+	wmu sync.Mutex
+
+	lines     chan []byte // nil message: input ended
+	readErr   error
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// readLines feeds lines to Read until input ends or the conn closes.
+func (c *stdioConn) readLines(in io.Reader) {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		select {
+		case c.lines <- bytes.Clone(line):
+		case <-c.closed:
+			return
+		}
+	}
+	c.readErr = sc.Err()
+	close(c.lines)
+}
+
+func (c *stdioConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	for {
+		var line []byte
+		var ok bool
+		select {
+		case line, ok = <-c.lines:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.closed:
+			return nil, io.EOF
+		}
+		if !ok {
+			if c.readErr != nil {
+				return nil, fmt.Errorf("read stdin: %w", c.readErr)
+			}
+			return nil, io.EOF
+		}
+		msg, err := jsonrpc.DecodeMessage(line)
+		if err != nil {
+			c.replyParseError(ctx, line, err)
+			continue
+		}
+		if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "tools/call" && len(req.Params) > 0 {
+			req.Params = liftTaskField(req.Params)
+		}
+		return msg, nil
+	}
+}
+
+// replyParseError answers a line that is not a JSON-RPC message. The id is
+// echoed when the line is JSON with one, else null, as JSON-RPC 2.0 says.
+func (c *stdioConn) replyParseError(ctx context.Context, line []byte, err error) {
+	var probe struct {
+		ID json.RawMessage `json:"id"`
+	}
+	code, id := -32700, json.RawMessage("null")
+	if json.Unmarshal(line, &probe) == nil {
+		code = -32600 // valid JSON, not a valid request
+		if len(probe.ID) > 0 {
+			id = probe.ID
+		}
+	}
+	resp, _ := json.Marshal(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      id,
+		"error":   map[string]any{"code": code, "message": fmt.Sprintf("not a JSON-RPC message: %v", err)},
+	})
+	_ = c.writeLine(ctx, resp)
+}
+
+func (c *stdioConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	data, err := jsonrpc.EncodeMessage(msg)
+	if err != nil {
+		return err
+	}
+	return c.writeLine(ctx, data)
+}
+
+func (c *stdioConn) writeLine(_ context.Context, data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.closed:
+		return io.ErrClosedPipe
+	default:
+	}
+	_, err := c.out.Write(append(data, '\n'))
+	return err
+}
+
+func (c *stdioConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *stdioConn) SessionID() string { return "" }
+
+// Notify sends a notification go-sdk has no method for.
+func (c *stdioConn) Notify(ctx context.Context, method string, params any) error {
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return err
+	}
+	return c.Write(ctx, &jsonrpc.Request{Method: method, Params: raw})
+}
+
+// liftTaskField moves params.task to params._meta[metaTaskRequest]; params
+// it cannot parse are left for go-sdk to reject.
+func liftTaskField(params json.RawMessage) json.RawMessage {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return params
+	}
+	task, ok := p["task"]
+	if !ok || string(task) == "null" {
+		return params
+	}
+	meta := map[string]json.RawMessage{}
+	if raw, ok := p["_meta"]; ok && json.Unmarshal(raw, &meta) != nil {
+		return params
+	}
+	meta[metaTaskRequest] = task
+	delete(p, "task")
+	p["_meta"], _ = json.Marshal(meta)
+	out, err := json.Marshal(p)
+	if err != nil {
+		return params
+	}
+	return out
+}

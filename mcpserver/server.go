@@ -1,0 +1,183 @@
+// Package mcpserver is wasmhost's MCP front end: it serves the tools of a
+// plugin catalog to MCP clients of every protocol generation, turns each
+// tools/call into a task in the store, and speaks for that task to its
+// client — status notifications, input requests, results.
+//
+// It builds on go-sdk for framing, lifecycle and transports. What go-sdk
+// does not model (the tasks methods, the 2025-11-25 task field, the tasks
+// capability, execution.taskSupport) is added in the smallest layer that
+// works: a middleware and a connection wrapper; docs/protocol.md says why.
+// It must not run guests itself (that is the worker's) nor reach into the
+// store's backend.
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wasmhost/wasmhost/elicit"
+	"github.com/wasmhost/wasmhost/host"
+	"github.com/wasmhost/wasmhost/tasks"
+)
+
+// Catalog is the set of tools being served; *host.Catalog is one.
+type Catalog interface {
+	Tools() []host.ToolEntry
+	Lookup(name string) (host.ToolEntry, bool)
+}
+
+// Options configure a Server. Zero values mean the documented defaults.
+type Options struct {
+	Catalog Catalog
+	Store   tasks.Store
+	Logger  hclog.Logger
+	// Version is reported as serverInfo.version.
+	Version string
+	// TaskTTL is how long a task is kept after creation when the client
+	// asks for no TTL; 0 means 1 hour. MaxTaskTTL caps what clients ask
+	// for; 0 means 24 hours.
+	TaskTTL, MaxTaskTTL time.Duration
+	// PollInterval is suggested to clients polling tasks/get; 0 means 1s.
+	PollInterval time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = hclog.NewNullLogger()
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.TaskTTL <= 0 {
+		o.TaskTTL = time.Hour
+	}
+	if o.MaxTaskTTL <= 0 {
+		o.MaxTaskTTL = 24 * time.Hour
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+}
+
+// Server is the MCP front end. Create it with New, serve with ServeStdio,
+// and call ToolsChanged when the catalog changes.
+type Server struct {
+	opts    Options
+	logger  hclog.Logger
+	mcp     *mcp.Server
+	store   tasks.Store
+	watcher *tasks.Watcher
+	relay   *elicit.Relay
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*session // by owner
+	tools    map[string]*servedTool
+}
+
+// New returns a front end serving opts.Catalog's tools from opts.Store. It
+// watches the store until Close.
+func New(opts Options) (*Server, error) {
+	opts.setDefaults()
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{
+		opts:     opts,
+		logger:   opts.Logger,
+		store:    opts.Store,
+		relay:    elicit.NewRelay(opts.Store, opts.Logger.Named("relay")),
+		stop:     stop,
+		sessions: make(map[string]*session),
+		tools:    make(map[string]*servedTool),
+	}
+	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "wasmhost", Version: opts.Version}, &mcp.ServerOptions{
+		Capabilities: &mcp.ServerCapabilities{Logging: &mcp.LoggingCapabilities{}, Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		Logger:       slogFor(opts.Logger.Named("go-sdk")),
+	})
+	s.mcp.AddReceivingMiddleware(s.middleware)
+	if err := s.addTaskMethods(); err != nil {
+		stop()
+		return nil, err
+	}
+	events, err := s.store.Watch(ctx)
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("watch task store: %w", err)
+	}
+	if s.watcher, err = tasks.NewWatcher(ctx, s.store, nil); err != nil {
+		stop()
+		return nil, fmt.Errorf("watch task store: %w", err)
+	}
+	s.wg.Go(func() { s.dispatch(ctx, events) })
+	s.ToolsChanged()
+	return s, nil
+}
+
+// ServeStdio serves one client over in/out (the process's stdin and
+// stdout) until the client disconnects or ctx ends.
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	tt := &stdioTransport{in: in, out: out}
+	ss, err := s.mcp.Connect(ctx, tt, nil)
+	if err != nil {
+		return fmt.Errorf("connect stdio client: %w", err)
+	}
+	s.attach(ss, tt.conn)
+	done := make(chan error, 1)
+	go func() { done <- ss.Wait() }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		ss.Close()
+		err = <-done
+	}
+	return err
+}
+
+// Close stops relaying and watching; sessions should be closed first.
+func (s *Server) Close() {
+	s.relay.Close()
+	s.stop()
+	s.wg.Wait()
+}
+
+// dispatch turns store events into what clients of this process see:
+// status notifications, pushed input requests, log and progress messages.
+func (s *Server) dispatch(ctx context.Context, events <-chan tasks.Event) {
+	for e := range events {
+		if e.Kind == tasks.EventResync || e.TaskID == "" {
+			continue
+		}
+		t, err := s.store.Get(ctx, e.TaskID)
+		if err != nil {
+			continue // expired or gone; nobody to tell
+		}
+		sess := s.sessionOf(t.Owner)
+		if sess == nil {
+			continue // its client is served by another front end, or gone
+		}
+		switch e.Kind {
+		case tasks.EventStatus:
+			s.onStatus(sess, t, e.Status)
+		case tasks.EventLog:
+			sess.log(t, e.Data)
+		case tasks.EventProgress:
+			sess.progress(t, e.Data)
+		}
+	}
+}
+
+func (s *Server) onStatus(sess *session, t *tasks.Task, status tasks.Status) {
+	if t.Kind != tasks.KindTask {
+		return // a plain call's handler follows it itself
+	}
+	sess.notifyStatus(t, status)
+	if t.Status == tasks.InputRequired && sess.pushesInput() {
+		s.relay.Push(sess.ctx, sess, t)
+	}
+}

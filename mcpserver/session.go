@@ -1,0 +1,206 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/tasks"
+)
+
+// stdioOwner owns every task created over stdio. A stdio server has exactly
+// one client, and a client that restarts wasmhost must still reach the
+// tasks it created (they live on in Redis), so the owner is not per process.
+const stdioOwner = "stdio"
+
+// session is one connected client as the front end needs it.
+type session struct {
+	s     *Server
+	ss    *mcp.ServerSession
+	conn  *stdioConn // nil where go-sdk owns the connection (HTTP)
+	owner string
+	ctx   context.Context // ends when the client disconnects
+}
+
+func ownerOf(ss *mcp.ServerSession) string {
+	if id := ss.ID(); id != "" {
+		return id
+	}
+	return stdioOwner
+}
+
+// attach registers ss so that events for its tasks reach it, until it
+// disconnects.
+func (s *Server) attach(ss *mcp.ServerSession, conn *stdioConn) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	sess := &session{s: s, ss: ss, conn: conn, owner: ownerOf(ss), ctx: ctx}
+	s.mu.Lock()
+	s.sessions[sess.owner] = sess
+	s.mu.Unlock()
+	go func() {
+		_ = ss.Wait()
+		cancel()
+		s.mu.Lock()
+		if s.sessions[sess.owner] == sess {
+			delete(s.sessions, sess.owner)
+		}
+		s.mu.Unlock()
+	}()
+	return sess
+}
+
+// sessionFor returns the registered session of ss, registering it on first
+// sight (sessions go-sdk creates itself, over HTTP).
+func (s *Server) sessionFor(ss *mcp.ServerSession) *session {
+	s.mu.Lock()
+	sess, ok := s.sessions[ownerOf(ss)]
+	s.mu.Unlock()
+	if ok && sess.ss == ss {
+		return sess
+	}
+	return s.attach(ss, nil)
+}
+
+func (s *Server) sessionOf(owner string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[owner]
+}
+
+func (sess *session) protocolVersion() string {
+	if p := sess.ss.InitializeParams(); p != nil {
+		return p.ProtocolVersion
+	}
+	return ""
+}
+
+// pushesInput reports whether input requests go to this client as
+// server-to-client requests; from 2026-07-28 on, clients pull them.
+func (sess *session) pushesInput() bool {
+	return sess.protocolVersion() < "2026-07-28"
+}
+
+// accepts lists the input methods the client declared it can answer.
+func (sess *session) accepts() []string {
+	p := sess.ss.InitializeParams()
+	if p == nil || p.Capabilities == nil {
+		return nil
+	}
+	var methods []string
+	if p.Capabilities.Elicitation != nil {
+		methods = append(methods, abi.MethodElicit)
+	}
+	if p.Capabilities.Sampling != nil {
+		methods = append(methods, abi.MethodSample)
+	}
+	if p.Capabilities.RootsV2 != nil {
+		methods = append(methods, abi.MethodListRoots)
+	}
+	return methods
+}
+
+// Ask sends one input request to the client (elicit.Client). Requests of a
+// task carry the related-task _meta so the client can tie them to it.
+func (sess *session) Ask(ctx context.Context, t *tasks.Task, req abi.InputRequest) (json.RawMessage, error) {
+	var res any
+	var err error
+	switch req.Method {
+	case abi.MethodElicit:
+		var p mcp.ElicitParams
+		if err := json.Unmarshal(req.Params, &p); err != nil {
+			return nil, fmt.Errorf("guest sent invalid elicitation params: %w", err)
+		}
+		p.Meta = withRelatedTask(p.Meta, t)
+		res, err = sess.ss.Elicit(ctx, &p)
+	case abi.MethodSample:
+		var p mcp.CreateMessageParams
+		if err := json.Unmarshal(req.Params, &p); err != nil {
+			return nil, fmt.Errorf("guest sent invalid sampling params: %w", err)
+		}
+		p.Meta = withRelatedTask(p.Meta, t)
+		res, err = sess.ss.CreateMessage(ctx, &p)
+	case abi.MethodListRoots:
+		res, err = sess.ss.ListRoots(ctx, &mcp.ListRootsParams{Meta: withRelatedTask(nil, t)})
+	default:
+		return nil, fmt.Errorf("unknown input method %q", req.Method)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
+
+// metaRelatedTask ties a message to a task (SEP-1686).
+const metaRelatedTask = "io.modelcontextprotocol/related-task"
+
+func relatedTask(id string) map[string]any {
+	return map[string]any{"taskId": id}
+}
+
+func withRelatedTask(meta mcp.Meta, t *tasks.Task) mcp.Meta {
+	if t.Kind != tasks.KindTask {
+		return meta
+	}
+	if meta == nil {
+		meta = mcp.Meta{}
+	}
+	meta[metaRelatedTask] = relatedTask(t.ID)
+	return meta
+}
+
+// notifyStatus sends notifications/tasks/status where the connection lets
+// us send custom notifications; a failure is logged, never swallowed.
+func (sess *session) notifyStatus(t *tasks.Task, status tasks.Status) {
+	if sess.conn == nil || sess.protocolVersion() >= "2026-07-28" {
+		return
+	}
+	wt := sess.s.wireTask(t)
+	if status != tasks.Completed {
+		wt.Status = status // the status this event reports, which may have moved on
+	}
+	if err := sess.conn.Notify(sess.ctx, "notifications/tasks/status", wt); err != nil {
+		sess.s.logger.Warn("could not send task status notification", "task", t.ID, "status", status, "error", err)
+	}
+}
+
+var mcpLogLevels = [...]mcp.LoggingLevel{"debug", "info", "notice", "warning", "error"}
+
+func (sess *session) log(t *tasks.Task, data json.RawMessage) {
+	var l tasks.LogData
+	if json.Unmarshal(data, &l) != nil {
+		return
+	}
+	level := mcpLogLevels[min(max(int(l.Level), 0), len(mcpLogLevels)-1)]
+	err := sess.ss.Log(sess.ctx, &mcp.LoggingMessageParams{
+		Level:  level,
+		Logger: t.Tool,
+		Data:   l.Message,
+		Meta:   withRelatedTask(nil, t),
+	})
+	if err != nil {
+		sess.s.logger.Warn("could not send log message", "task", t.ID, "error", err)
+	}
+}
+
+func (sess *session) progress(t *tasks.Task, data json.RawMessage) {
+	if len(t.ProgressToken) == 0 {
+		return
+	}
+	var p abi.Progress
+	var token any
+	if json.Unmarshal(data, &p) != nil || json.Unmarshal(t.ProgressToken, &token) != nil {
+		return
+	}
+	err := sess.ss.NotifyProgress(sess.ctx, &mcp.ProgressNotificationParams{
+		ProgressToken: token,
+		Progress:      p.Progress,
+		Total:         p.Total,
+		Message:       p.Message,
+	})
+	if err != nil {
+		sess.s.logger.Warn("could not send progress notification", "task", t.ID, "error", err)
+	}
+}

@@ -1,0 +1,260 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/tasks"
+)
+
+// wireTask is a task as 2025-11-25 clients see it (SEP-1686).
+type wireTask struct {
+	TaskID        string       `json:"taskId"`
+	Status        tasks.Status `json:"status"`
+	StatusMessage string       `json:"statusMessage,omitempty"`
+	CreatedAt     string       `json:"createdAt"`
+	LastUpdatedAt string       `json:"lastUpdatedAt"`
+	TTL           int64        `json:"ttl"`
+	PollInterval  int64        `json:"pollInterval,omitempty"`
+}
+
+// wireTask is t as a 2025-11-25 client sees it. That generation counts a
+// tool error as a failure (SEP-1686: isError → failed), while 2026-07-28
+// reports it as completed with isError; the store keeps the latter and the
+// front end maps. tasks/result returns the isError result either way.
+func (s *Server) wireTask(t *tasks.Task) wireTask {
+	status, msg := t.Status, t.StatusMessage
+	if status == tasks.Completed {
+		if text, isErr := toolErrorText(t.Result); isErr {
+			status, msg = tasks.Failed, text
+		}
+	}
+	return wireTask{
+		TaskID:        t.ID,
+		Status:        status,
+		StatusMessage: msg,
+		CreatedAt:     t.CreatedAt.UTC().Format(time.RFC3339Nano),
+		LastUpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		TTL:           t.TTL.Milliseconds(),
+		PollInterval:  t.PollInterval.Milliseconds(),
+	}
+}
+
+// taskRequest is the task field of a 2025-11-25 tools/call.
+type taskRequest struct {
+	TTL *int64 `json:"ttl,omitempty"` // milliseconds
+}
+
+// middleware adds what go-sdk does not model to the standard methods.
+func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		switch method {
+		case "initialize":
+			res, err := next(ctx, method, req)
+			if err != nil {
+				return res, err
+			}
+			return withTasksCapability(res)
+		case "tools/list":
+			res, err := next(ctx, method, req)
+			if err != nil {
+				return res, err
+			}
+			return s.toolsListWithExecution(res)
+		case "tools/call":
+			if call, ok := req.(*mcp.CallToolRequest); ok {
+				if raw, ok := call.Params.Meta[metaTaskRequest]; ok {
+					return s.createTask(ctx, call, raw)
+				}
+			}
+		}
+		return next(ctx, method, req)
+	}
+}
+
+// withTasksCapability declares 2025-11-25 task support in the initialize
+// result; go-sdk's ServerCapabilities has no tasks field.
+func withTasksCapability(res mcp.Result) (mcp.Result, error) {
+	out, err := newRawResult(res)
+	if err != nil {
+		return nil, err
+	}
+	caps, _ := out.body["capabilities"].(map[string]any)
+	if caps == nil {
+		caps = map[string]any{}
+		out.body["capabilities"] = caps
+	}
+	caps["tasks"] = map[string]any{
+		"list":     map[string]any{},
+		"cancel":   map[string]any{},
+		"requests": map[string]any{"tools": map[string]any{"call": map[string]any{}}},
+	}
+	return out, nil
+}
+
+// createTask answers a task-augmented tools/call with CreateTaskResult.
+func (s *Server) createTask(ctx context.Context, req *mcp.CallToolRequest, rawTask any) (mcp.Result, error) {
+	st, ok := s.servedTool(req.Params.Name)
+	if !ok {
+		return nil, unknownTool(req.Params.Name)
+	}
+	if taskSupport(st.entry.Tool) == abi.TaskForbidden {
+		return nil, &jsonrpc.Error{
+			Code:    jsonrpc.CodeMethodNotFound,
+			Message: fmt.Sprintf("tool %s does not support tasks: call it without a task field", st.entry.Tool.Name),
+		}
+	}
+	var tr taskRequest
+	if data, err := json.Marshal(rawTask); err == nil {
+		_ = json.Unmarshal(data, &tr)
+	}
+	var ttl time.Duration
+	if tr.TTL != nil {
+		ttl = time.Duration(*tr.TTL) * time.Millisecond
+	}
+	sess := s.sessionFor(req.Session)
+	t, err := s.startTask(ctx, sess, st, tasks.KindTask, req.Params, ttl)
+	if err != nil {
+		return nil, err
+	}
+	// Arguments that violate the schema still make a task, one that is
+	// already complete with the tool error, so the client's task flow holds.
+	if bad := st.checkArgs(req.Params.Arguments); bad != nil {
+		s.completeNow(t, bad)
+	}
+	return newRawResult(map[string]any{"task": s.wireTask(t)})
+}
+
+func (s *Server) completeNow(t *tasks.Task, res *mcp.CallToolResult) {
+	raw, _ := json.Marshal(res)
+	if err := s.store.Complete(context.Background(), t.ID, raw); err != nil {
+		s.logger.Warn("could not complete task", "task", t.ID, "error", err)
+	}
+}
+
+type taskIDParams struct {
+	mcp.ParamsBase
+	TaskID string `json:"taskId"`
+}
+
+type listTasksParams struct {
+	mcp.ParamsBase
+	Cursor string `json:"cursor,omitempty"`
+}
+
+func (s *Server) addTaskMethods() error {
+	return errors.Join(
+		mcp.AddReceivingCustomMethod(s.mcp, "tasks/get", s.getTask),
+		mcp.AddReceivingCustomMethod(s.mcp, "tasks/result", s.taskResult),
+		mcp.AddReceivingCustomMethod(s.mcp, "tasks/list", s.listTasks),
+		mcp.AddReceivingCustomMethod(s.mcp, "tasks/cancel", s.cancelTask),
+	)
+}
+
+// ownedTask returns the task if ss's client may see it; a task of another
+// owner is reported exactly like a missing one.
+func (s *Server) ownedTask(ctx context.Context, ss *mcp.ServerSession, id string) (*session, *tasks.Task, error) {
+	sess := s.sessionFor(ss)
+	if id == "" {
+		return nil, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "taskId is required"}
+	}
+	t, err := s.store.Get(ctx, id)
+	if err == nil && (t.Kind != tasks.KindTask || (t.Owner != "" && t.Owner != sess.owner)) {
+		err = fmt.Errorf("task %s: %w", id, tasks.ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, storeError(err)
+	}
+	return sess, t, nil
+}
+
+func (s *Server) getTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
+	_, t, err := s.ownedTask(ctx, ss, p.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	return newRawResult(s.wireTask(t))
+}
+
+// taskResult blocks until the task finishes, relaying its input requests
+// to the waiting client meanwhile, and returns what tools/call would have.
+func (s *Server) taskResult(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
+	sess, t, err := s.ownedTask(ctx, ss, p.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	if t, err = s.follow(ctx, sess, t.ID); err != nil {
+		return nil, err
+	}
+	res, err := callResult(t)
+	if err != nil {
+		return nil, err
+	}
+	res.Meta = mcp.Meta{metaRelatedTask: relatedTask(t.ID)}
+	return newRawResult(res)
+}
+
+func (s *Server) listTasks(ctx context.Context, ss *mcp.ServerSession, p *listTasksParams) (*rawResult, error) {
+	sess := s.sessionFor(ss)
+	page, next, err := s.store.List(ctx, sess.owner, p.Cursor, 0)
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
+	}
+	out := struct {
+		Tasks      []wireTask `json:"tasks"`
+		NextCursor string     `json:"nextCursor,omitempty"`
+	}{Tasks: []wireTask{}, NextCursor: next}
+	for _, t := range page {
+		out.Tasks = append(out.Tasks, s.wireTask(t))
+	}
+	return newRawResult(out)
+}
+
+func (s *Server) cancelTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
+	_, t, err := s.ownedTask(ctx, ss, p.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Cancel(ctx, t.ID, "cancelled by the client"); err != nil {
+		if errors.Is(err, tasks.ErrTerminal) {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("cannot cancel task %s: it is already %s", t.ID, t.Status)}
+		}
+		return nil, storeError(err)
+	}
+	if t, err = s.store.Get(ctx, t.ID); err != nil {
+		return nil, storeError(err)
+	}
+	return newRawResult(s.wireTask(t))
+}
+
+// toolErrorText reports whether a CallToolResult is a tool error, with its
+// text.
+func toolErrorText(result json.RawMessage) (string, bool) {
+	var r struct {
+		IsError bool `json:"isError"`
+		Content []struct {
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if json.Unmarshal(result, &r) != nil || !r.IsError {
+		return "", false
+	}
+	var parts []string
+	for _, c := range r.Content {
+		if c.Text != "" {
+			parts = append(parts, c.Text)
+		}
+	}
+	if len(parts) == 0 {
+		return "the tool reported an error", true
+	}
+	return strings.Join(parts, "\n"), true
+}

@@ -1,0 +1,148 @@
+package mcpserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/host"
+)
+
+// servedTool is a catalog tool as registered with go-sdk, with its input
+// schema resolved once for validating every call.
+type servedTool struct {
+	entry  host.ToolEntry
+	schema *jsonschema.Resolved
+	raw    json.RawMessage // the tool as last registered, to spot changes
+}
+
+// ToolsChanged brings the served tool list in line with the catalog;
+// go-sdk sends notifications/tools/list_changed for what changed.
+func (s *Server) ToolsChanged() {
+	want := make(map[string]host.ToolEntry)
+	for _, e := range s.opts.Catalog.Tools() {
+		want[e.Tool.Name] = e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []string
+	for name := range s.tools {
+		if _, ok := want[name]; !ok {
+			gone = append(gone, name)
+			delete(s.tools, name)
+		}
+	}
+	if len(gone) > 0 {
+		s.mcp.RemoveTools(gone...)
+	}
+	for name, e := range want {
+		raw, _ := json.Marshal(e.Tool)
+		if cur, ok := s.tools[name]; ok && string(cur.raw) == string(raw) && cur.entry.Plugin == e.Plugin {
+			continue
+		}
+		st, err := newServedTool(e, raw)
+		if err != nil {
+			s.logger.Warn("tool not served", "tool", name, "plugin", e.Plugin.Path(), "error", err)
+			continue
+		}
+		s.tools[name] = st
+		s.mcp.AddTool(&mcp.Tool{
+			Name:         e.Tool.Name,
+			Title:        e.Tool.Title,
+			Description:  e.Tool.Description,
+			InputSchema:  e.Tool.InputSchema,
+			OutputSchema: nilIfEmpty(e.Tool.OutputSchema),
+			Annotations:  mcpAnnotations(e.Tool.Annotations),
+		}, s.callTool)
+	}
+}
+
+func newServedTool(e host.ToolEntry, raw json.RawMessage) (*servedTool, error) {
+	var schema jsonschema.Schema
+	if err := json.Unmarshal(e.Tool.InputSchema, &schema); err != nil {
+		return nil, fmt.Errorf("input schema: %w", err)
+	}
+	resolved, err := schema.Resolve(nil)
+	if err != nil {
+		return nil, fmt.Errorf("input schema: %w", err)
+	}
+	return &servedTool{entry: e, schema: resolved, raw: raw}, nil
+}
+
+func (s *Server) servedTool(name string) (*servedTool, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.tools[name]
+	return st, ok
+}
+
+// checkArgs validates arguments against the tool's input schema and returns
+// a tool-error result naming what is wrong, or nil.
+func (st *servedTool) checkArgs(args json.RawMessage) *mcp.CallToolResult {
+	var v any = map[string]any{}
+	if len(args) > 0 && string(args) != "null" {
+		if err := json.Unmarshal(args, &v); err != nil {
+			return toolError(fmt.Sprintf("invalid arguments for tool %s: %v", st.entry.Tool.Name, err))
+		}
+	}
+	if err := st.schema.Validate(v); err != nil {
+		return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, strings.TrimPrefix(err.Error(), "validating root: ")))
+	}
+	return nil
+}
+
+func toolError(msg string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: msg}}, IsError: true}
+}
+
+func taskSupport(t abi.Tool) abi.TaskSupport {
+	if t.TaskSupport == "" {
+		return abi.TaskForbidden
+	}
+	return t.TaskSupport
+}
+
+// toolsListWithExecution adds execution.taskSupport to each tool of a
+// tools/list result; go-sdk's Tool has no such field.
+func (s *Server) toolsListWithExecution(res mcp.Result) (mcp.Result, error) {
+	out, err := newRawResult(res)
+	if err != nil {
+		return nil, err
+	}
+	list, _ := out.body["tools"].([]any)
+	for _, item := range list {
+		tool, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		name, _ := tool["name"].(string)
+		if st, ok := s.servedTool(name); ok {
+			tool["execution"] = map[string]any{"taskSupport": taskSupport(st.entry.Tool)}
+		}
+	}
+	return out, nil
+}
+
+func nilIfEmpty(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	return raw
+}
+
+func mcpAnnotations(a *abi.ToolAnnotations) *mcp.ToolAnnotations {
+	if a == nil {
+		return nil
+	}
+	return &mcp.ToolAnnotations{
+		Title:           a.Title,
+		ReadOnlyHint:    a.ReadOnlyHint,
+		DestructiveHint: a.DestructiveHint,
+		IdempotentHint:  a.IdempotentHint,
+		OpenWorldHint:   a.OpenWorldHint,
+	}
+}
