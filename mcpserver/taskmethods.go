@@ -161,14 +161,14 @@ func (s *Server) addTaskMethods() error {
 
 // ownedTask returns the task if ss's client may see it; a task of another
 // owner is reported exactly like a missing one.
-func (s *Server) ownedTask(ctx context.Context, ss *mcp.ServerSession, id string) (*session, *tasks.Task, error) {
+func (s *Server) ownedTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*session, *tasks.Task, error) {
 	sess := s.sessionFor(ss)
-	if id == "" {
+	if p == nil || p.TaskID == "" {
 		return nil, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "taskId is required"}
 	}
-	t, err := s.store.Get(ctx, id)
+	t, err := s.store.Get(ctx, p.TaskID)
 	if err == nil && (t.Kind != tasks.KindTask || (t.Owner != "" && t.Owner != sess.owner)) {
-		err = fmt.Errorf("task %s: %w", id, tasks.ErrNotFound)
+		err = fmt.Errorf("task %s: %w", p.TaskID, tasks.ErrNotFound)
 	}
 	if err != nil {
 		return nil, nil, storeError(err)
@@ -177,7 +177,7 @@ func (s *Server) ownedTask(ctx context.Context, ss *mcp.ServerSession, id string
 }
 
 func (s *Server) getTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
-	_, t, err := s.ownedTask(ctx, ss, p.TaskID)
+	_, t, err := s.ownedTask(ctx, ss, p)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func (s *Server) getTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDPa
 // taskResult blocks until the task finishes, relaying its input requests
 // to the waiting client meanwhile, and returns what tools/call would have.
 func (s *Server) taskResult(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
-	sess, t, err := s.ownedTask(ctx, ss, p.TaskID)
+	sess, t, err := s.ownedTask(ctx, ss, p)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +203,9 @@ func (s *Server) taskResult(ctx context.Context, ss *mcp.ServerSession, p *taskI
 }
 
 func (s *Server) listTasks(ctx context.Context, ss *mcp.ServerSession, p *listTasksParams) (*rawResult, error) {
+	if p == nil {
+		p = &listTasksParams{} // params are optional
+	}
 	sess := s.sessionFor(ss)
 	page, next, err := s.store.List(ctx, sess.owner, p.Cursor, 0)
 	if err != nil {
@@ -219,7 +222,7 @@ func (s *Server) listTasks(ctx context.Context, ss *mcp.ServerSession, p *listTa
 }
 
 func (s *Server) cancelTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
-	_, t, err := s.ownedTask(ctx, ss, p.TaskID)
+	_, t, err := s.ownedTask(ctx, ss, p)
 	if err != nil {
 		return nil, err
 	}

@@ -175,7 +175,9 @@ function formAnswer(requestedSchema, n) {
     const markers = [];
     for (const [key, prop] of Object.entries(requestedSchema?.properties ?? {})) {
         if (Array.isArray(prop.enum) && prop.enum.length > 0) {
-            content[key] = prop.enum[0];
+            // The last choice, so that a default answer cannot pass for it.
+            content[key] = prop.enum[prop.enum.length - 1];
+            markers.push(String(content[key]));
         } else if (Array.isArray(prop.oneOf) && prop.oneOf.length > 0) {
             content[key] = prop.oneOf[0].const;
         } else if (prop.type === 'string') {
