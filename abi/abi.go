@@ -59,6 +59,12 @@ const (
 	// else 0. Cancellation also ends the guest at its next host call or
 	// loop back-edge; this lets a guest stop tidily first.
 	ImportCancelled = "cancelled"
+	// ImportDetach is () -> i32: a tool with [Tool.DeferTask] says that the
+	// rest of the call may run in the background. It returns 1 when the
+	// host turned the call into a task (the client got a task handle), 0
+	// when the client is waiting synchronously. Either way the guest goes
+	// on; only the client's view changes.
+	ImportDetach = "detach"
 )
 
 // Status is the negative result of a host function that failed.
@@ -122,6 +128,10 @@ type Tool struct {
 	Annotations  *ToolAnnotations `json:"annotations,omitempty"`
 	// TaskSupport defaults to [TaskForbidden] when empty.
 	TaskSupport TaskSupport `json:"taskSupport,omitempty"`
+	// DeferTask makes a task-supporting tool start synchronously even for
+	// a client that takes tasks: it may ask questions first (answered in
+	// the call), and becomes a task when it calls [ImportDetach].
+	DeferTask bool `json:"deferTask,omitempty"`
 }
 
 // ToolAnnotations are MCP's behavioural hints. IdempotentHint also decides
@@ -141,14 +151,36 @@ type CallResult struct {
 	Content           []Content       `json:"content"`
 	StructuredContent json.RawMessage `json:"structuredContent,omitempty"`
 	IsError           bool            `json:"isError,omitempty"`
+	// Error, when set, fails the call at protocol level with this JSON-RPC
+	// error instead of returning a result (for instance -32021 when the
+	// client lacks a capability the tool needs). Content is then ignored.
+	Error *CallError `json:"error,omitempty"`
 }
 
-// Content is one MCP content block (text, image or audio).
+// CallError is a JSON-RPC error a guest chose to fail its call with.
+type CallError struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Content is one MCP content block: text, image, audio or an embedded
+// resource.
 type Content struct {
-	Type     string `json:"type"`
-	Text     string `json:"text,omitempty"`
-	Data     string `json:"data,omitempty"`
+	Type     string            `json:"type"`
+	Text     string            `json:"text,omitempty"`
+	Data     string            `json:"data,omitempty"`
+	MimeType string            `json:"mimeType,omitempty"`
+	Resource *EmbeddedResource `json:"resource,omitempty"`
+}
+
+// EmbeddedResource is the resource of a "resource" content block: text or
+// base64 blob contents with their URI.
+type EmbeddedResource struct {
+	URI      string `json:"uri"`
 	MimeType string `json:"mimeType,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Blob     string `json:"blob,omitempty"`
 }
 
 // Methods an [InputRequest] may carry: the MCP client methods a tool can
@@ -163,6 +195,10 @@ const (
 // inputRequests entries: the method and its params as the client expects
 // them ("elicitation/create" params carry message and requestedSchema).
 type InputRequest struct {
+	// Key optionally names the request; clients of 2026-07-28 see it as
+	// the inputRequests key. Keys must be unique within a call; the host
+	// mints one when it is empty.
+	Key    string          `json:"key,omitempty"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params,omitempty"`
 }
