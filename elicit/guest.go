@@ -85,10 +85,9 @@ func (e *GuestEnv) mintKey(method string) string {
 	return fmt.Sprintf("%s-%s-%d", kind, e.run, e.next.Add(1))
 }
 
-// Log forwards a guest log line to the host log and to watchers (the front
-// end turns it into notifications/message).
+// Log forwards a guest log line to watchers (the front end turns it into
+// notifications/message); the host has already written it to its log.
 func (e *GuestEnv) Log(level abi.LogLevel, msg string) {
-	e.Logger.Log(hclogLevel(level), msg, "task", e.Task.ID, "tool", e.Task.Tool)
 	data, _ := json.Marshal(tasks.LogData{Level: level, Message: msg})
 	e.publish(tasks.Event{Kind: tasks.EventLog, TaskID: e.Task.ID, Data: data})
 }
@@ -117,16 +116,4 @@ func Unsupported(method string) abi.InputResponse {
 // Failed is the answer when the relay or the client failed.
 func Failed(err error) abi.InputResponse {
 	return abi.InputResponse{Error: &abi.InputError{Code: abi.ErrCodeFailed, Message: err.Error()}}
-}
-
-func hclogLevel(l abi.LogLevel) hclog.Level {
-	switch {
-	case l <= abi.LogDebug:
-		return hclog.Debug
-	case l <= abi.LogNotice:
-		return hclog.Info
-	case l == abi.LogWarning:
-		return hclog.Warn
-	}
-	return hclog.Error
 }

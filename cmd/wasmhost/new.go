@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,7 +57,11 @@ written too.`,
 				if err != nil {
 					return err
 				}
-				files["go.mod"] = fmt.Sprintf("module example.com/%s\n\ngo 1.26\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", name, modulePath, modulePath, abs)
+				goLine, err := goDirective(filepath.Join(abs, "go.mod"))
+				if err != nil {
+					return fmt.Errorf("--sdk %s: %w (is it a wasmhost checkout?)", sdk, err)
+				}
+				files["go.mod"] = fmt.Sprintf("module example.com/%s\n\n%s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", name, goLine, modulePath, modulePath, abs)
 			}
 			if err := os.MkdirAll(target, 0o755); err != nil {
 				return err
@@ -68,6 +73,14 @@ written too.`,
 				}
 				if err := os.WriteFile(filepath.Join(target, file), buf.Bytes(), 0o644); err != nil {
 					return err
+				}
+			}
+			if !inModule {
+				// go.sum must list what the SDK's module requires.
+				tidy := exec.CommandContext(cmd.Context(), "go", "mod", "tidy")
+				tidy.Dir, tidy.Stdout, tidy.Stderr = target, cmd.ErrOrStderr(), cmd.ErrOrStderr()
+				if err := tidy.Run(); err != nil {
+					return fmt.Errorf("created %s, but `go mod tidy` there failed (%w): run it yourself once the Go module proxy is reachable", target, err)
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s\ntry it:  wasmhost call %s --plugins %s --args '{\"text\":\"hello world\"}'\n", target, name, dir)
@@ -94,6 +107,21 @@ func insideModule(dir string) (bool, error) {
 			return false, nil
 		}
 	}
+}
+
+// goDirective returns the "go 1.x.y" line of a go.mod: a plugin module
+// must not declare an older Go than the SDK it uses.
+func goDirective(goMod string) (string, error) {
+	data, err := os.ReadFile(goMod)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "go ") {
+			return strings.TrimSpace(line), nil
+		}
+	}
+	return "", fmt.Errorf("%s has no go directive", goMod)
 }
 
 func title(name string) string {

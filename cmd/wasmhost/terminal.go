@@ -131,9 +131,8 @@ func (e *terminalEnv) ask(prompt, def string) string {
 	return line
 }
 
-func (e *terminalEnv) Log(level abi.LogLevel, msg string) {
-	fmt.Fprintf(e.out, "[%s] %s\n", mcpLevelName(level), msg)
-}
+// Log does nothing: the host already writes guest log lines to stderr.
+func (e *terminalEnv) Log(abi.LogLevel, string) {}
 
 func (e *terminalEnv) Progress(p abi.Progress) {
 	if p.Total > 0 {
@@ -141,9 +140,4 @@ func (e *terminalEnv) Progress(p abi.Progress) {
 		return
 	}
 	fmt.Fprintf(e.out, "progress: %.0f %s\n", p.Progress, p.Message)
-}
-
-func mcpLevelName(l abi.LogLevel) string {
-	names := [...]string{"debug", "info", "notice", "warning", "error"}
-	return names[min(max(int(l), 0), len(names)-1)]
 }
