@@ -1,0 +1,124 @@
+package tasks_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmhost/wasmhost/tasks"
+	"github.com/wasmhost/wasmhost/tasks/storetest"
+)
+
+// twoWorkers opens two stores on one prefix: two worker processes.
+func twoWorkers(t *testing.T, claimIdle time.Duration) (a, b *tasks.Redis, prefix string) {
+	prefix = testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	a = newRedis(t, tasks.RedisOptions{Prefix: prefix, ClaimIdle: claimIdle, Consumer: "a"})
+	b = newRedis(t, tasks.RedisOptions{Prefix: prefix, ClaimIdle: claimIdle, Consumer: "b"})
+	return a, b, prefix
+}
+
+// TestRedisQueueReclaim: an entry whose worker died goes to another
+// worker, marked redelivered, once it has been idle for ClaimIdle.
+func TestRedisQueueReclaim(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	const claimIdle = 400 * time.Millisecond
+	a, b, _ := twoWorkers(t, claimIdle)
+	id := tasks.NewID()
+	if err := a.Queue().Enqueue(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Queue().Next(ctx)
+	if err != nil || d.TaskID() != id {
+		t.Fatalf("Next = %v, %v", d, err)
+	}
+	took := time.Now()
+	_ = a.Close() // the worker dies without acknowledging
+
+	got, err := b.Queue().Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TaskID() != id || !got.Redelivered() {
+		t.Errorf("Next = %s, redelivered %v; want %s redelivered", got.TaskID(), got.Redelivered(), id)
+	}
+	if since := time.Since(took); since < claimIdle {
+		t.Errorf("reclaimed after %s, before ClaimIdle (%s)", since, claimIdle)
+	}
+	for range 2 {
+		if err := got.Ack(ctx); err != nil {
+			t.Errorf("Ack: %v", err)
+		}
+	}
+	short, stop := context.WithTimeout(ctx, 3*claimIdle)
+	defer stop()
+	if d, err := b.Queue().Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("after the ack, Next = %v, %v; want nothing", d, err)
+	}
+}
+
+// TestRedisQueueHeartbeat: a live worker keeps its entry however long the
+// work takes; nobody reclaims it, and its delivery count stays 1.
+func TestRedisQueueHeartbeat(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	const claimIdle = 300 * time.Millisecond
+	a, b, prefix := twoWorkers(t, claimIdle)
+	id := tasks.NewID()
+	if err := a.Queue().Enqueue(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.Queue().Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other worker looks for abandoned work for six times ClaimIdle.
+	long, stop := context.WithTimeout(ctx, 6*claimIdle)
+	defer stop()
+	if got, err := b.Queue().Next(long); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a live worker's entry went to another: %v, %v", got, err)
+	}
+	pending, err := rawClient(t).XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: prefix + ":queue", Group: "workers", Start: "-", End: "+", Count: 10,
+	}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].Consumer != "a" || pending[0].RetryCount != 1 || pending[0].Idle >= claimIdle {
+		t.Errorf("pending entries %+v; want one, held by a, delivered once, idle less than %s", pending, claimIdle)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRedisQueueLostGroup: a Redis that restarted without its data has no
+// stream and no group; the queue makes them again.
+func TestRedisQueueLostGroup(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	s := newRedis(t, tasks.RedisOptions{Prefix: prefix})
+	if err := rawClient(t).Del(ctx, prefix+":queue").Err(); err != nil {
+		t.Fatal(err)
+	}
+	id := tasks.NewID()
+	if err := s.Queue().Enqueue(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Queue().Next(ctx)
+	if err != nil || d.TaskID() != id {
+		t.Fatalf("Next after the group was lost = %v, %v; want %s", d, err, id)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
