@@ -25,4 +25,21 @@
 // [Env.Input] sees the context end, and a guest asleep in WASI poll_oneoff
 // (Go's time.Sleep) is woken. The error wraps [context.Canceled] or
 // [ErrCallTimeout].
+//
+// # Deferred tasks
+//
+// A tool described with DeferTask starts as an ordinary call even for a
+// client that takes tasks, so that it can ask its questions while the
+// client waits, and then calls the detach import to say that the rest may
+// run in the background. The host passes that to the call's Env if it
+// implements [Detacher], and tells the guest whether the caller turned the
+// call into a task; the call itself runs on to its result either way.
+//
+// # What the host checks
+//
+// Besides the ABI's pointers, sizes and JSON, the host checks what MCP
+// clients would choke on and passes the rest through untouched: input
+// request keys (1 to 64 characters of A-Z a-z 0-9 _ . -, unique within a
+// batch), resource content blocks (a resource with a URI), and a guest's
+// protocol error (a non-zero code and a message).
 package host

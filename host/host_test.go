@@ -131,6 +131,8 @@ func TestValidateDescription(t *testing.T) {
 		{"array schema", []abi.Tool{{Name: "a", InputSchema: json.RawMessage(`[]`)}}, "inputSchema is not a JSON object"},
 		{"bad output", []abi.Tool{{Name: "a", InputSchema: obj, OutputSchema: json.RawMessage(`{}`)}}, "outputSchema must have"},
 		{"bad task", []abi.Tool{{Name: "a", InputSchema: obj, TaskSupport: "sometimes"}}, `taskSupport "sometimes"`},
+		{"deferred task", []abi.Tool{{Name: "a", InputSchema: obj, TaskSupport: abi.TaskOptional, DeferTask: true}}, ""},
+		{"deferred without tasks", []abi.Tool{{Name: "a", InputSchema: obj, DeferTask: true}}, `tool "a": deferTask needs taskSupport "optional" or "required"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

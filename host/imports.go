@@ -24,6 +24,10 @@ type callState struct {
 
 	pending    []byte
 	hasPending bool
+
+	// deferTask: the tool was described with DeferTask, so detach may
+	// reach the Env; detached: it has, and the Env said yes.
+	deferTask, detached bool
 }
 
 type callStateKey struct{}
@@ -69,6 +73,9 @@ func (r *Runtime) instantiateImports(ctx context.Context) (api.Module, error) {
 	export(abi.ImportCancelled, func(ctx context.Context, _ api.Module, stack []uint64) {
 		stack[0] = api.EncodeI32(r.state(ctx).cancelled())
 	}, nil, []api.ValueType{i32})
+	export(abi.ImportDetach, func(ctx context.Context, _ api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(r.state(ctx).detach())
+	}, nil, []api.ValueType{i32})
 	return b.Instantiate(ctx)
 }
 
@@ -107,6 +114,7 @@ func (st *callState) input(mod api.Module, ptr, n uint32) int32 {
 	if len(reqs) == 0 || len(reqs) > abi.MaxInputBatch {
 		return st.bad(abi.ImportInput, fmt.Errorf("%d requests; a batch holds 1 to %d", len(reqs), abi.MaxInputBatch))
 	}
+	keys := make(map[string]bool, len(reqs))
 	for i, req := range reqs {
 		switch req.Method {
 		case abi.MethodElicit, abi.MethodSample, abi.MethodListRoots:
@@ -116,6 +124,16 @@ func (st *callState) input(mod api.Module, ptr, n uint32) int32 {
 		if len(req.Params) > 0 && !isObject(req.Params) {
 			return st.bad(abi.ImportInput, fmt.Errorf("request %d: params is not a JSON object", i))
 		}
+		if req.Key == "" {
+			continue
+		}
+		if err := validKey(req.Key); err != nil {
+			return st.bad(abi.ImportInput, fmt.Errorf("request %d: %w", i, err))
+		}
+		if keys[req.Key] {
+			return st.bad(abi.ImportInput, fmt.Errorf("request %d: key %q is used twice in the batch", i, req.Key))
+		}
+		keys[req.Key] = true
 	}
 	resps := st.ask(reqs)
 	if resps == nil {
@@ -247,6 +265,42 @@ func (st *callState) cancelled() int32 {
 		return 1
 	}
 	return 0
+}
+
+// detach asks the Env to let the call go on as a task; see [Detacher].
+func (st *callState) detach() int32 {
+	if st.detached {
+		return 1
+	}
+	d, ok := st.env.(Detacher)
+	if !st.deferTask || !ok || st.ctx.Err() != nil {
+		if !st.deferTask {
+			st.log.Debug("detach from a tool not described with deferTask; ignored")
+		}
+		return 0
+	}
+	if !d.Detach(st.ctx) {
+		return 0
+	}
+	st.detached = true
+	return 1
+}
+
+// maxKeyLen caps an InputRequest key.
+const maxKeyLen = 64
+
+// validKey checks an InputRequest key: 1 to 64 characters of A-Z a-z 0-9
+// _ . -, so that it can be used as a JSON object key and in logs unquoted.
+func validKey(key string) error {
+	if len(key) > maxKeyLen {
+		return fmt.Errorf("key %.20q... is longer than %d characters", key, maxKeyLen)
+	}
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return fmt.Errorf("key %q contains %q; use only A-Z a-z 0-9 _ - .", key, r)
+		}
+	}
+	return nil
 }
 
 // isObject reports whether raw starts like a JSON object; json.Unmarshal

@@ -119,15 +119,36 @@ func (inst *instance) run(ctx context.Context, tool string, args []byte) (*abi.C
 	if err := json.Unmarshal(raw, &res); err != nil {
 		return nil, fmt.Errorf("%w: result is not a CallResult: %v", ErrBadGuestMessage, err)
 	}
-	for i, c := range res.Content {
-		if c.Type == "" {
-			return nil, fmt.Errorf("%w: result content[%d] has no type", ErrBadGuestMessage, i)
-		}
+	if err := checkResult(&res); err != nil {
+		return nil, fmt.Errorf("%w: result %w", ErrBadGuestMessage, err)
 	}
 	if res.Content == nil {
 		res.Content = []abi.Content{} // MCP requires the array
 	}
 	return &res, nil
+}
+
+// checkResult checks what clients would choke on and a JSON parse cannot
+// see: untyped content, a resource block without its resource, a protocol
+// error without a code or a message.
+func checkResult(res *abi.CallResult) error {
+	for i, c := range res.Content {
+		switch {
+		case c.Type == "":
+			return fmt.Errorf("content[%d] has no type", i)
+		case c.Type == "resource" && (c.Resource == nil || c.Resource.URI == ""):
+			return fmt.Errorf("content[%d] is a resource block without a resource URI", i)
+		}
+	}
+	if e := res.Error; e != nil {
+		if e.Code == 0 {
+			return fmt.Errorf("error has no code (message %q)", e.Message)
+		}
+		if e.Message == "" {
+			return fmt.Errorf("error %d has no message", e.Code)
+		}
+	}
+	return nil
 }
 
 // write copies s into a buffer the guest allocates for it.

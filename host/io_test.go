@@ -165,3 +165,155 @@ func TestGuestWriter(t *testing.T) {
 		}
 	}
 }
+
+func TestInputKeys(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	var seen []abi.InputRequest
+	env := &testEnv{input: func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+		seen = reqs
+		out := make([]abi.InputResponse, len(reqs))
+		for i, req := range reqs {
+			out[i].Result = json.RawMessage(`{"key":"` + req.Key + `"}`)
+		}
+		return out, nil
+	}}
+	long := strings.Repeat("k", 64)
+	tests := []struct {
+		name     string
+		batch    string
+		want     string   // what the guest got back
+		wantKeys []string // keys the Env saw; nil if it must not be asked
+	}{
+		{"named and unnamed", `[{"key":"user_name","method":"elicitation/create","params":{"message":"?"}},{"method":"roots/list"}]`,
+			`[{"result":{"key":"user_name"}},{"result":{"key":""}}]`, []string{"user_name", ""}},
+		{"every allowed character", `[{"key":"aZ09_.-","method":"roots/list"}]`, `[{"result":{"key":"aZ09_.-"}}]`, []string{"aZ09_.-"}},
+		{"64 characters", `[{"key":"` + long + `","method":"roots/list"}]`, `[{"result":{"key":"` + long + `"}}]`, []string{long}},
+		{"65 characters", `[{"key":"` + long + `x","method":"roots/list"}]`, "status -1", nil},
+		{"space", `[{"key":"user name","method":"roots/list"}]`, "status -1", nil},
+		{"slash", `[{"key":"a/b","method":"roots/list"}]`, "status -1", nil},
+		{"not ASCII", `[{"key":"näme","method":"roots/list"}]`, "status -1", nil},
+		{"duplicate", `[{"key":"k","method":"roots/list"},{"key":"k","method":"sampling/createMessage","params":{}}]`, "status -1", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seen = nil
+			args, _ := json.Marshal(map[string]json.RawMessage{"batch": json.RawMessage(tc.batch)})
+			res, err := p.Call(context.Background(), "input", args, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Content[0].Text; got != tc.want {
+				t.Errorf("guest got %s, want %s", got, tc.want)
+			}
+			var keys []string
+			for _, req := range seen {
+				keys = append(keys, req.Key)
+			}
+			if strings.Join(keys, "|") != strings.Join(tc.wantKeys, "|") || (seen == nil) != (tc.wantKeys == nil) {
+				t.Errorf("env saw keys %q, want %q", keys, tc.wantKeys)
+			}
+		})
+	}
+}
+
+// detachEnv is a testEnv whose caller can detach calls.
+type detachEnv struct {
+	testEnv
+	answer bool
+	calls  int
+}
+
+func (e *detachEnv) Detach(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		panic("Detach called with a dead context")
+	}
+	e.calls++
+	return e.answer
+}
+
+func TestDetach(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	tests := []struct {
+		name, tool string
+		env        Env
+		want       string // the two detach results the guest saw
+		wantCalls  int    // Detach calls the Env got
+	}{
+		{"detached", "detach", &detachEnv{answer: true}, "1 1", 1},
+		{"caller declines", "detach", &detachEnv{answer: false}, "0 0", 2},
+		{"env cannot detach", "detach", &testEnv{}, "0 0", 0},
+		{"no env", "detach", nil, "0 0", 0},
+		{"tool without deferTask", "detach_plain", &detachEnv{answer: true}, "0 0", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := p.Call(context.Background(), tc.tool, nil, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Content[0].Text; got != tc.want {
+				t.Errorf("detach returned %s, want %s", got, tc.want)
+			}
+			calls := 0
+			if d, ok := tc.env.(*detachEnv); ok {
+				calls = d.calls
+			}
+			if calls != tc.wantCalls {
+				t.Errorf("Detach called %d times, want %d", calls, tc.wantCalls)
+			}
+		})
+	}
+	var deferred []string
+	for _, tool := range p.Tools() {
+		if tool.DeferTask {
+			deferred = append(deferred, tool.Name)
+		}
+	}
+	if strings.Join(deferred, ",") != "detach" {
+		t.Errorf("tools with deferTask = %q, want just detach", deferred)
+	}
+}
+
+// TestResultChecks passes CallResults through the echo guest's result tool,
+// which returns its arguments as its result.
+func TestResultChecks(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	tests := []struct {
+		name, result string
+		want         string // the result as the caller gets it, re-encoded; "" when refused
+		wantErr      string
+	}{
+		{"protocol error", `{"content":[],"error":{"code":-32021,"message":"needs sampling","data":{"requiredCapabilities":{"sampling":{}}}}}`,
+			`{"content":[],"error":{"code":-32021,"message":"needs sampling","data":{"requiredCapabilities":{"sampling":{}}}}}`, ""},
+		{"protocol error without content", `{"error":{"code":-32602,"message":"bad"}}`,
+			`{"content":[],"error":{"code":-32602,"message":"bad"}}`, ""},
+		{"text resource", `{"content":[{"type":"resource","resource":{"uri":"test://r","mimeType":"text/plain","text":"hi"}}]}`,
+			`{"content":[{"type":"resource","resource":{"uri":"test://r","mimeType":"text/plain","text":"hi"}}]}`, ""},
+		{"blob resource", `{"content":[{"type":"text","text":"see"},{"type":"resource","resource":{"uri":"test://b","blob":"AAE="}}]}`,
+			`{"content":[{"type":"text","text":"see"},{"type":"resource","resource":{"uri":"test://b","blob":"AAE="}}]}`, ""},
+		{"error without code", `{"content":[],"error":{"message":"oops"}}`, "", `error has no code (message "oops")`},
+		{"error without message", `{"content":[],"error":{"code":-32021}}`, "", "error -32021 has no message"},
+		{"resource block without resource", `{"content":[{"type":"resource"}]}`, "", "content[0] is a resource block without a resource URI"},
+		{"resource without URI", `{"content":[{"type":"resource","resource":{"text":"x"}}]}`, "", "content[0] is a resource block without a resource URI"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := p.Call(context.Background(), "result", json.RawMessage(tc.result), nil)
+			if tc.wantErr != "" {
+				if !errors.Is(err, ErrBadGuestMessage) || !strings.Contains(err.Error(), "plugin echo.wasm: tool result: bad message from guest: result "+tc.wantErr) {
+					t.Errorf("err = %v, want ErrBadGuestMessage with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := json.Marshal(res); string(got) != tc.want {
+				t.Errorf("result = %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -31,6 +31,29 @@ type Env interface {
 	Progress(p abi.Progress)
 }
 
+// Detacher is implemented by an [Env] whose caller can let a call go on in
+// the background: a tool described with abi.Tool.DeferTask starts as an
+// ordinary call, may ask its questions while the client waits, and then
+// calls the detach import. The host passes that on to Detach, on the
+// goroutine running [Plugin.Call], with the call's context.
+//
+// Detach returns true when the caller has turned the call into a task (the
+// client was given a task handle instead of a result), false when the
+// client goes on waiting for the result. Either way the guest runs on and
+// Plugin.Call returns its result as usual; only where the caller sends that
+// result changes. The call keeps the context Plugin.Call was given, so a
+// caller that may detach must pass one that outlives the client's request.
+//
+// # Notes
+//
+//   - An Env without Detach answers false, as does a tool not described
+//     with DeferTask (the Env is then not asked).
+//   - Once Detach has returned true, later detach calls in the same call
+//     answer true without asking again.
+type Detacher interface {
+	Detach(ctx context.Context) bool
+}
+
 // Plugin is one loaded plugin file. Its methods are safe for concurrent use;
 // every call runs in its own instance.
 type Plugin struct {
@@ -40,7 +63,7 @@ type Plugin struct {
 	log      hclog.Logger
 	compiled wazero.CompiledModule
 	tools    []abi.Tool
-	byName   map[string]struct{}
+	byName   map[string]abi.Tool
 
 	// The pool: instances that ran _initialize and nothing else. A refill
 	// goroutine instantiates one at a time and blocks sending it into pool,
@@ -75,12 +98,12 @@ func newPlugin(r *Runtime, path, name string, compiled wazero.CompiledModule) *P
 
 func (p *Plugin) setTools(tools []abi.Tool) {
 	p.tools = tools
-	p.byName = make(map[string]struct{}, len(tools))
+	p.byName = make(map[string]abi.Tool, len(tools))
 	for i := range p.tools {
 		if p.tools[i].TaskSupport == "" {
 			p.tools[i].TaskSupport = abi.TaskForbidden
 		}
-		p.byName[p.tools[i].Name] = struct{}{}
+		p.byName[p.tools[i].Name] = p.tools[i]
 	}
 }
 
@@ -97,13 +120,17 @@ func (p *Plugin) Tools() []abi.Tool {
 
 // Call runs one tool in a fresh instance and returns its result. A tool that
 // fails reports it in the result (IsError); an error means the call itself
-// failed: see the sentinel errors. A call whose ctx ends before the guest
+// failed: see the sentinel errors. A result with Error set is the guest
+// asking for the call to fail with that JSON-RPC error (for instance -32021
+// for a missing client capability) instead of returning the result; the
+// host has checked that it has a code and a message, and passes it on. A call whose ctx ends before the guest
 // returns fails with ctx's error (wrapping context.Canceled, or
 // ErrCallTimeout for the call's own deadline), even if the guest saw it
 // coming and returned tidily. args nil means {}. env nil answers every input
 // request with abi.ErrCodeUnsupported.
 func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, env Env) (*abi.CallResult, error) {
-	if _, ok := p.byName[tool]; !ok {
+	def, ok := p.byName[tool]
+	if !ok {
 		return nil, fmt.Errorf("plugin %s: %w %q", p.name, ErrUnknownTool, tool)
 	}
 	args, err := checkArgs(args)
@@ -123,7 +150,7 @@ func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, en
 	defer kill(nil)
 	defer context.AfterFunc(p.rt.killed, func() { kill(ErrClosed) })()
 
-	st := &callState{ctx: ctx, env: env, log: p.log.With("tool", tool)}
+	st := &callState{ctx: ctx, env: env, log: p.log.With("tool", tool), deferTask: def.DeferTask}
 	inst, err := p.checkout(ctx)
 	if err != nil {
 		return nil, p.callError(ctx, tool, nil, err)

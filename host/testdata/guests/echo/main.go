@@ -23,6 +23,15 @@ func init() {
 		gt.Tools = append(gt.Tools, abi.Tool{Name: name, InputSchema: object})
 	}
 	gt.Tools[0].TaskSupport = abi.TaskOptional
+	// result returns its arguments as the CallResult; input passes its
+	// "batch" to the input import as is; detach and detach_plain call the
+	// detach import twice, as a tool with and without deferTask.
+	gt.Tools = append(gt.Tools,
+		abi.Tool{Name: "result", InputSchema: object},
+		abi.Tool{Name: "input", InputSchema: object},
+		abi.Tool{Name: "detach", InputSchema: object, TaskSupport: abi.TaskOptional, DeferTask: true},
+		abi.Tool{Name: "detach_plain", InputSchema: object, TaskSupport: abi.TaskOptional},
+	)
 	gt.Handle = handle
 }
 
@@ -110,6 +119,24 @@ func handle(name string, args []byte) uint64 {
 			"wallYear": time.Now().Year(),
 		})
 		return gt.Text(string(out))
+	case "result":
+		return gt.Pack(args)
+	case "input":
+		var in struct{ Batch json.RawMessage }
+		json.Unmarshal(args, &in)
+		p := gt.Ptr(in.Batch)
+		n := gt.RawInput(p, uint32(len(in.Batch)))
+		if n < 0 {
+			return gt.Text(fmt.Sprintf("status %d", n))
+		}
+		raw, st := gt.Collect(n)
+		if st < 0 {
+			return gt.Text(fmt.Sprintf("status %d", st))
+		}
+		return gt.Text(string(raw))
+	case "detach", "detach_plain":
+		first := gt.Detach()
+		return gt.Text(fmt.Sprintf("%d %d", first, gt.Detach()))
 	case "count":
 		// A fresh instance per call means this always reports 1.
 		calls++

@@ -108,6 +108,9 @@ func RawProgress(ptr, n uint32)
 //go:wasmimport wasmhost cancelled
 func Cancelled() int32
 
+//go:wasmimport wasmhost detach
+func Detach() int32
+
 // Collect fetches the pending response of length n (a positive result of
 // input or elicit).
 func Collect(n int32) ([]byte, int32) {
