@@ -48,6 +48,7 @@ type Redis struct {
 	mu      sync.Mutex
 	waiters map[string]map[chan struct{}]struct{} // AwaitAnswers calls by task
 
+	closed    context.Context // done once Close has begun
 	stop      context.CancelFunc
 	workers   sync.WaitGroup
 	closeOnce sync.Once
@@ -146,6 +147,7 @@ func NewRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		channel: opts.Prefix + ":events",
 		inbox:   opts.Prefix + ":inbox:" + randomHex(12),
 		waiters: make(map[string]map[chan struct{}]struct{}),
+		closed:  bg,
 		stop:    stop,
 	}
 	r.queue = newRedisQueue(r)
@@ -187,7 +189,8 @@ func redactURL(raw string) string {
 }
 
 // Close stops the background work and closes the connections. Waits in
-// progress end with errors; Close is idempotent.
+// progress end at once with ErrUnavailable errors, watches end (their
+// channels close); Close is idempotent.
 func (r *Redis) Close() error {
 	var err error
 	r.closeOnce.Do(func() {

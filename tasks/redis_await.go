@@ -68,8 +68,8 @@ func (r *Redis) AwaitAnswers(ctx context.Context, id string, keys []string) (map
 			if away.IsZero() {
 				away = time.Now()
 			}
-			if !r.sleep(ctx, wake, min(pause.next(), r.opts.ClaimIdle-time.Since(away))) {
-				return nil, ctx.Err()
+			if err := r.sleep(ctx, wake, min(pause.next(), r.opts.ClaimIdle-time.Since(away))); err != nil {
+				return nil, fmt.Errorf("task %s: wait for answers: %w", id, err)
 			}
 			continue
 		}
@@ -85,23 +85,26 @@ func (r *Redis) AwaitAnswers(ctx context.Context, id string, keys []string) (map
 		if pttl, ok := res[1].(int64); ok && pttl >= 0 {
 			wait = min(wait, time.Duration(pttl+1)*time.Millisecond)
 		}
-		if !r.sleep(ctx, wake, wait) {
-			return nil, ctx.Err()
+		if err := r.sleep(ctx, wake, wait); err != nil {
+			return nil, fmt.Errorf("task %s: wait for answers: %w", id, err)
 		}
 	}
 }
 
-// sleep waits for a wake-up or d; false if ctx ended first.
-func (r *Redis) sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) bool {
+// sleep waits for a wake-up or d. It fails if ctx ends or the store is
+// closed first.
+func (r *Redis) sleep(ctx context.Context, wake <-chan struct{}, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-wake:
 	case <-t.C:
 	case <-ctx.Done():
-		return false
+		return ctx.Err()
+	case <-r.closed.Done():
+		return fmt.Errorf("the task store was closed: %w", ErrUnavailable)
 	}
-	return true
+	return nil
 }
 
 func decodeAnswers(id string, keys []string, vals []any) (map[string]abi.InputResponse, error) {

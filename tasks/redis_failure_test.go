@@ -287,3 +287,50 @@ func TestRedisLongOutage(t *testing.T) {
 	}
 	p.restore()
 }
+
+// TestRedisClose: closing the store ends its waits and watches at once.
+func TestRedisClose(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	s := newRedis(t, tasks.RedisOptions{Prefix: prefix})
+	task := storetest.NewTask("alice")
+	if err := s.Create(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestInput(ctx, task.ID, map[string]abi.InputRequest{"k": {Method: abi.MethodElicit}}); err != nil {
+		t.Fatal(err)
+	}
+	guest := make(chan error, 1)
+	go func() {
+		_, err := s.AwaitAnswers(ctx, task.ID, []string{"k"})
+		guest <- err
+	}()
+	waitRegistered(t, ctx, prefix, task.ID)
+	events, err := s.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-guest:
+		if !errors.Is(err, tasks.ErrUnavailable) {
+			t.Errorf("a guest waiting when the store closed got %v, want ErrUnavailable", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("a guest waiting when the store closed never returned")
+	}
+	for range events {
+	}
+	if took := time.Since(closed); took > 5*time.Second {
+		t.Errorf("waits and watches took %s to end after Close", took)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

@@ -26,14 +26,21 @@ const watchHealth = 10 * time.Second
 // published while it was away are lost, so watchers must re-read what they
 // wait on.
 func (r *Redis) Watch(ctx context.Context) (<-chan Event, error) {
+	// The watch ends with ctx or with the store.
+	ctx, cancel := context.WithCancel(ctx)
+	unlink := context.AfterFunc(r.closed, cancel)
 	w := &redisWatch{r: r, ctx: ctx}
 	if err := w.subscribe(); err != nil {
+		unlink()
+		cancel()
 		return nil, fmt.Errorf("watch task events: %w", err)
 	}
 	out := make(chan Event)
 	stop := context.AfterFunc(ctx, w.close)
 	go func() {
 		defer close(out)
+		defer cancel()
+		defer unlink()
 		defer stop()
 		defer w.close()
 		w.run(out)
