@@ -29,6 +29,9 @@ type Bridge struct {
 	Progress func(abi.Progress)
 	// Cancelled reports whether the call has been cancelled.
 	Cancelled func() bool
+	// Detach answers [Call.Detach] for a tool registered with DeferTask:
+	// whether the caller turned the call into a task. nil answers false.
+	Detach func() bool
 }
 
 // ErrTrap is returned (wrapped) by [Bridge.Call] when the handler panicked:
@@ -127,3 +130,5 @@ func (b *Bridge) progress(msg []byte) {
 }
 
 func (b *Bridge) cancelled() bool { return b.Cancelled != nil && b.Cancelled() }
+
+func (b *Bridge) detach() bool { return b.Detach != nil && b.Detach() }

@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,14 +19,16 @@ type host interface {
 	log(level abi.LogLevel, msg string)
 	progress(msg []byte)
 	cancelled() bool
+	detach() bool
 }
 
 // Call is the context of one tool call: the way to report progress, log,
 // check for cancellation and ask the client for input. It is valid only
 // while the handler it was passed to runs.
 type Call struct {
-	host host
-	tool string
+	host      host
+	tool      string
+	deferTask bool
 }
 
 // Tool returns the name of the tool being called.
@@ -71,6 +74,18 @@ func (c *Call) Progress(progress, total float64, message string) {
 // Checking lets a long computation stop tidily, between steps of its own.
 func (c *Call) Cancelled() bool { return c.host.cancelled() }
 
+// Detach lets the rest of a call run in the background, for a tool
+// registered with [Tool.DeferTask]: such a tool starts as an ordinary call
+// so that it can ask its questions while the client waits, and detaches
+// once it has what it needs. Detach reports whether the client now holds a
+// task handle instead of waiting (false when it asked for no task, or the
+// host cannot make one). Either way the handler carries on, and what it
+// returns is the call's result: the task's result, or the direct answer.
+//
+// For a tool registered without DeferTask, Detach does nothing and returns
+// false.
+func (c *Call) Detach() bool { return c.deferTask && c.host.detach() }
+
 var (
 	// ErrUnsupported is returned (wrapped) when the client cannot answer a
 	// kind of request at all, for instance elicitation from a client that
@@ -107,7 +122,15 @@ func responseError(method string, e *abi.InputError) error {
 
 // Question is one request for the client, to be asked alone or in a batch
 // with [Call.AskAll]. The SDK's questions are [*Elicitation], [*Sampling]
-// and [*RootsRequest]; each holds its answer once asked.
+// and [*RootsRequest]; each holds its answer once asked, and each may be
+// named with its WithKey method.
+//
+// A key names the question for the client: clients of the stateless
+// 2026-07-28 protocol see it as the question's inputRequests key, and
+// answer under it. Without one the host makes one up, so name questions
+// whose keys matter (a test suite expects them, or a client's user sees
+// them). Keys are 1 to 64 characters of A-Z a-z 0-9 _ . - and unique
+// within a batch; a later batch may ask under the same key again.
 type Question interface {
 	request() (abi.InputRequest, error)
 	settle(abi.InputResponse)
@@ -139,10 +162,20 @@ func (c *Call) askAll(questions []Question) error {
 		return fmt.Errorf("asking %d questions at once: at most %d fit in one batch", len(questions), abi.MaxInputBatch)
 	}
 	batch := make([]abi.InputRequest, len(questions))
+	keys := make(map[string]bool, len(questions))
 	for i, q := range questions {
 		req, err := q.request()
 		if err != nil {
 			return err
+		}
+		if req.Key != "" {
+			if err := checkKey(req.Key); err != nil {
+				return err
+			}
+			if keys[req.Key] {
+				return fmt.Errorf("question key %q is used twice in one batch", req.Key)
+			}
+			keys[req.Key] = true
 		}
 		batch[i] = req
 	}
@@ -163,6 +196,19 @@ func (c *Call) askAll(questions []Question) error {
 	}
 	for i, q := range questions {
 		q.settle(answers[i])
+	}
+	return nil
+}
+
+// checkKey applies the host's rule for question keys.
+func checkKey(key string) error {
+	if len(key) > 64 {
+		return fmt.Errorf("question key %.20q... is longer than 64 characters", key)
+	}
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return fmt.Errorf("question key %q contains %q; use only A-Z a-z 0-9 _ - .", key, r)
+		}
 	}
 	return nil
 }
@@ -195,14 +241,35 @@ func (a Answer[T]) Accepted() bool { return a.Action == Accept }
 // tags and `jsonschema` tags shape the form as they shape tool inputs.
 type Elicitation[T any] struct {
 	message string
-	answer  Answer[T]
-	err     error
+	key     string
+	// schema, if set, is sent as the requestedSchema instead of the one
+	// derived from T.
+	schema json.RawMessage
+	answer Answer[T]
+	err    error
 }
 
 // NewElicitation returns a question showing message and asking for a T, to
 // be asked with [Call.AskAll]. To ask just one, use [Elicit].
 func NewElicitation[T any](message string) *Elicitation[T] {
 	return &Elicitation[T]{message: message, err: errNotAsked}
+}
+
+// NewRawElicitation returns a question showing message and sending
+// requestedSchema verbatim, for forms a Go struct cannot describe: SEP-1330
+// enums (oneOf of const and title, enumNames, arrays of enums) or
+// SEP-1034 defaults on a form built at run time. The schema must be a JSON
+// object; MCP restricts it to a flat object of primitive properties, and
+// the client checks that, not the SDK. The answer's content is the form as
+// a map.
+func NewRawElicitation(message string, requestedSchema json.RawMessage) *Elicitation[map[string]any] {
+	return &Elicitation[map[string]any]{message: message, schema: bytes.Clone(requestedSchema), err: errNotAsked}
+}
+
+// WithKey names the question (see [Question]) and returns it.
+func (q *Elicitation[T]) WithKey(key string) *Elicitation[T] {
+	q.key = key
+	return q
 }
 
 var errNotAsked = errors.New("the question has not been asked yet")
@@ -212,19 +279,26 @@ var errNotAsked = errors.New("the question has not been asked yet")
 func (q *Elicitation[T]) Result() (Answer[T], error) { return q.answer, q.err }
 
 func (q *Elicitation[T]) params() ([]byte, error) {
+	type params struct {
+		Message         string `json:"message"`
+		RequestedSchema any    `json:"requestedSchema"`
+	}
+	if q.schema != nil {
+		if !isJSONObject(bytes.TrimSpace(q.schema)) || !json.Valid(q.schema) {
+			return nil, fmt.Errorf("elicitation %q: the requested schema is not a JSON object", q.message)
+		}
+		return json.Marshal(params{q.message, q.schema})
+	}
 	s, err := elicitationSchema(reflect.TypeFor[T](), docsSnapshot())
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(struct {
-		Message         string  `json:"message"`
-		RequestedSchema *schema `json:"requestedSchema"`
-	}{q.message, s})
+	return json.Marshal(params{q.message, s})
 }
 
 func (q *Elicitation[T]) request() (abi.InputRequest, error) {
 	params, err := q.params()
-	return abi.InputRequest{Method: abi.MethodElicit, Params: params}, err
+	return abi.InputRequest{Key: q.key, Method: abi.MethodElicit, Params: params}, err
 }
 
 func (q *Elicitation[T]) settle(r abi.InputResponse) {
@@ -263,7 +337,8 @@ func (q *Elicitation[T]) fail(err error) { q.answer, q.err = Answer[T]{}, err }
 // answer; see [Elicitation] for what T may be. It returns [ErrUnsupported]
 // (wrapped) if the client cannot elicit and [ErrCancelled] if the call is
 // cancelled while waiting. A declined or cancelled form is not an error:
-// check [Answer.Accepted].
+// check [Answer.Accepted]. The question has no key; to name it, ask
+// NewElicitation[T](message).WithKey(key) with [Call.AskAll].
 func Elicit[T any](c *Call, message string) (Answer[T], error) {
 	q := NewElicitation[T](message)
 	params, err := q.params()

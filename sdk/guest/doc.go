@@ -45,8 +45,10 @@
 // json tags name the properties; a field is required unless it is a pointer
 // or tagged omitempty (or omitzero, or jsonschema:"optional"). Descriptions
 // come from a field's `description:"..."` tag or its doc comment (see
-// [RegisterFieldDocs]); `jsonschema:"enum=a|b|c,format=email,minimum=0,
-// maximum=10,title=T"` adds the rest.
+// [RegisterFieldDocs]); `jsonschema:"enum=a|b|c,default=b,format=email,
+// minimum=0,maximum=10,title=T"` adds the rest. A schema the types cannot
+// express can be given verbatim: [Tool.InputSchema] for a tool's input,
+// [NewRawElicitation] for a form.
 //
 // # Failing
 //
@@ -54,14 +56,27 @@
 // model sees the message (isError in the result) and may try again. A panic
 // is a protocol error: the guest traps, the host fails the call (or task)
 // and logs the panic from the guest's stderr. Use errors for anything the
-// model or user can act on, panics for bugs.
+// model or user can act on, panics for bugs. A handler that must fail with
+// a particular JSON-RPC error, as MCP asks of a tool that needs a client
+// capability the client lacks (-32021), returns a [ProtocolError].
 //
 // # Asking the client
 //
 // [Elicit] asks the user to fill in a small form; [Sample] asks the
 // client's model; [Roots] asks for the client's roots. While it waits, the
 // guest is suspended inside the host call and the call (or task) shows as
-// needing input. [Call.AskAll] asks several questions in one batch.
+// needing input. [Call.AskAll] asks several questions in one batch; a
+// question's WithKey names it for the client. A client that cannot answer
+// a kind of question at all (it did not declare the capability) makes that
+// question fail with [ErrUnsupported]: that is how a guest learns what a
+// client can do.
+//
+// # Deferred tasks
+//
+// A tool registered with [Tool.DeferTask] starts as an ordinary call even
+// for a client that would take a task, so that its questions are answered
+// while the client waits, and calls [Call.Detach] once it has what it needs:
+// from then on the client holds a task and the rest runs in the background.
 //
 // # Testing
 //

@@ -3,6 +3,7 @@ package guest_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/wasmhost/wasmhost/abi"
@@ -209,6 +210,140 @@ func ExampleCall_AskAll() {
 	// Output:
 	// questions in one batch: 2
 	// L with olives
+}
+
+type UserName struct {
+	Name string `json:"name"`
+}
+
+func ExampleElicitation_WithKey() {
+	guest.Register(guest.Tool{Name: "example_hello"},
+		func(c *guest.Call, _ struct{}) (guest.Text, error) {
+			// Clients of the 2026-07-28 protocol see the question under
+			// the key user_name (inputRequests.user_name).
+			q := guest.NewElicitation[UserName]("What is your name?").WithKey("user_name")
+			if err := c.AskAll(q); err != nil {
+				return "", err
+			}
+			a, err := q.Result()
+			if err != nil {
+				return "", err
+			}
+			return guest.Text("Hello, " + a.Content.Name + "!"), nil
+		})
+
+	b := guest.Bridge{Answer: func(batch []abi.InputRequest) ([]abi.InputResponse, abi.Status) {
+		fmt.Println(batch[0].Key, batch[0].Method)
+		return []abi.InputResponse{{Result: json.RawMessage(`{"action":"accept","content":{"name":"Alice"}}`)}}, 0
+	}}
+	res, _ := b.Call("example_hello", `{}`)
+	fmt.Println(res.Content[0].Text)
+	// Output:
+	// user_name elicitation/create
+	// Hello, Alice!
+}
+
+func ExampleNewRawElicitation() {
+	// SEP-1330's titled enums have no Go struct form; send the schema as is.
+	schema := json.RawMessage(`{"type":"object","properties":{"size":{"type":"string",` +
+		`"oneOf":[{"const":"s","title":"Small"},{"const":"l","title":"Large"}],"default":"s"}},"required":["size"]}`)
+	guest.Register(guest.Tool{Name: "example_size"},
+		func(c *guest.Call, _ struct{}) (guest.Text, error) {
+			q := guest.NewRawElicitation("Which size?", schema)
+			if err := c.AskAll(q); err != nil {
+				return "", err
+			}
+			a, err := q.Result()
+			if err != nil {
+				return "", err
+			}
+			return guest.Text(fmt.Sprintf("%s: %v", a.Action, a.Content["size"])), nil
+		})
+
+	b := guest.Bridge{Answer: func(batch []abi.InputRequest) ([]abi.InputResponse, abi.Status) {
+		fmt.Printf("%s\n", batch[0].Params)
+		return []abi.InputResponse{{Result: json.RawMessage(`{"action":"accept","content":{"size":"l"}}`)}}, 0
+	}}
+	res, _ := b.Call("example_size", `{}`)
+	fmt.Println(res.Content[0].Text)
+	// Output:
+	// {"message":"Which size?","requestedSchema":{"type":"object","properties":{"size":{"type":"string","oneOf":[{"const":"s","title":"Small"},{"const":"l","title":"Large"}],"default":"s"}},"required":["size"]}}
+	// accept: l
+}
+
+func ExampleResourceContent() {
+	guest.Register(guest.Tool{Name: "example_report"},
+		func(c *guest.Call, _ struct{}) (guest.Result, error) {
+			return guest.Result{Content: []guest.Content{
+				guest.TextContent("The report:"),
+				guest.ResourceContent("file:///reports/today.md", "text/markdown", "# Today\nAll green."),
+			}}, nil
+		})
+
+	res, _ := (&guest.Bridge{}).Call("example_report", `{}`)
+	out, _ := json.Marshal(res.Content[1])
+	fmt.Println(string(out))
+	// Output:
+	// {"type":"resource","resource":{"uri":"file:///reports/today.md","mimeType":"text/markdown","text":"# Today\nAll green."}}
+}
+
+func ExampleProtocolError() {
+	guest.Register(guest.Tool{Name: "example_summarise"},
+		func(c *guest.Call, _ struct{}) (guest.Text, error) {
+			reply, err := guest.Sample(c, guest.SampleParams{Messages: []guest.SamplingMessage{
+				{Role: "user", Content: guest.TextContent("Summarise the day.")}}})
+			if errors.Is(err, guest.ErrUnsupported) {
+				// Without sampling this tool cannot work at all: say so as
+				// MCP's "missing required client capability" error.
+				return "", guest.ProtocolError{Code: -32021, Message: "this tool needs the sampling capability",
+					Data: map[string]any{"requiredCapabilities": map[string]any{"sampling": map[string]any{}}}}
+			}
+			if err != nil {
+				return "", err
+			}
+			return guest.Text(reply.Content.Text), nil
+		})
+
+	// The zero Bridge answers every question "unsupported".
+	res, _ := (&guest.Bridge{}).Call("example_summarise", `{}`)
+	out, _ := json.Marshal(res.Error)
+	fmt.Println(string(out))
+	// Output:
+	// {"code":-32021,"message":"this tool needs the sampling capability","data":{"requiredCapabilities":{"sampling":{}}}}
+}
+
+func ExampleCall_Detach() {
+	guest.Register(guest.Tool{Name: "example_import", TaskSupport: guest.TaskRequired, DeferTask: true},
+		func(c *guest.Call, _ struct{}) (guest.Text, error) {
+			// Ask while the client waits...
+			q := guest.NewElicitation[UserName]("Import for whom?").WithKey("user_name")
+			if err := c.AskAll(q); err != nil {
+				return "", err
+			}
+			a, err := q.Result()
+			if err != nil || !a.Accepted() {
+				return "", errors.New("no name, no import")
+			}
+			// ...then let the long part run as a task.
+			if c.Detach() {
+				c.Log(guest.LogInfo, "running in the background")
+			}
+			return guest.Text("Imported for " + a.Content.Name), nil
+		})
+
+	b := guest.Bridge{
+		Answer: func(batch []abi.InputRequest) ([]abi.InputResponse, abi.Status) {
+			return []abi.InputResponse{{Result: json.RawMessage(`{"action":"accept","content":{"name":"Alice"}}`)}}, 0
+		},
+		Detach: func() bool { fmt.Println("detached"); return true },
+		Log:    func(_ guest.LogLevel, msg string) { fmt.Println("log:", msg) },
+	}
+	res, _ := b.Call("example_import", `{}`)
+	fmt.Println(res.Content[0].Text)
+	// Output:
+	// detached
+	// log: running in the background
+	// Imported for Alice
 }
 
 // printJSON prints raw indented, keeping the SDK's key order.

@@ -298,6 +298,7 @@ func TestWasmExportsAndImports(t *testing.T) {
 		abi.ImportLog:       "(i32,i32,i32) -> ()",
 		abi.ImportProgress:  "(i32,i32) -> ()",
 		abi.ImportCancelled: "() -> (i32)",
+		abi.ImportDetach:    "() -> (i32)",
 	}
 	for _, name := range examplePlugins {
 		t.Run(name, func(t *testing.T) {

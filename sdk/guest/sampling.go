@@ -42,6 +42,7 @@ type SampleResult struct {
 // asked with [Call.AskAll]. To ask just one, use [Sample].
 type Sampling struct {
 	params SampleParams
+	key    string
 	result SampleResult
 	err    error
 }
@@ -54,6 +55,12 @@ func NewSampling(params SampleParams) *Sampling {
 	return &Sampling{params: params, err: errNotAsked}
 }
 
+// WithKey names the question (see [Question]) and returns it.
+func (q *Sampling) WithKey(key string) *Sampling {
+	q.key = key
+	return q
+}
+
 // Result returns the model's reply, or why there is none.
 func (q *Sampling) Result() (SampleResult, error) { return q.result, q.err }
 
@@ -62,7 +69,7 @@ func (q *Sampling) request() (abi.InputRequest, error) {
 	if err != nil {
 		return abi.InputRequest{}, fmt.Errorf("encoding the sampling request: %w", err)
 	}
-	return abi.InputRequest{Method: abi.MethodSample, Params: params}, nil
+	return abi.InputRequest{Key: q.key, Method: abi.MethodSample, Params: params}, nil
 }
 
 func (q *Sampling) settle(r abi.InputResponse) {
@@ -120,6 +127,7 @@ type Root struct {
 // RootsRequest is a question asking the client for its roots, to be asked
 // with [Call.AskAll]. To ask just this one, use [Roots].
 type RootsRequest struct {
+	key   string
 	roots []Root
 	err   error
 }
@@ -127,11 +135,17 @@ type RootsRequest struct {
 // NewRootsRequest returns a roots/list question.
 func NewRootsRequest() *RootsRequest { return &RootsRequest{err: errNotAsked} }
 
+// WithKey names the question (see [Question]) and returns it.
+func (q *RootsRequest) WithKey(key string) *RootsRequest {
+	q.key = key
+	return q
+}
+
 // Result returns the client's roots, or why there are none.
 func (q *RootsRequest) Result() ([]Root, error) { return q.roots, q.err }
 
 func (q *RootsRequest) request() (abi.InputRequest, error) {
-	return abi.InputRequest{Method: abi.MethodListRoots, Params: json.RawMessage("{}")}, nil
+	return abi.InputRequest{Key: q.key, Method: abi.MethodListRoots, Params: json.RawMessage("{}")}, nil
 }
 
 func (q *RootsRequest) settle(r abi.InputResponse) {

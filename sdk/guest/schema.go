@@ -18,10 +18,12 @@ import (
 // order, so a description is stable from build to build and reads like the
 // struct it came from.
 type schema struct {
-	Type            string
-	Title           string
-	Description     string
-	Enum            []any
+	Type        string
+	Title       string
+	Description string
+	Enum        []any
+	// Default is the default value (nil for none), in the field's type.
+	Default         any
 	Format          string
 	ContentEncoding string
 	Minimum         *float64
@@ -66,6 +68,9 @@ func (s *schema) MarshalJSON() ([]byte, error) {
 	}
 	if s.Enum != nil {
 		field("enum", s.Enum)
+	}
+	if s.Default != nil {
+		field("default", s.Default)
 	}
 	if s.Format != "" {
 		field("format", s.Format)
@@ -394,8 +399,8 @@ func (s *schema) clone() *schema {
 }
 
 // applySchemaTag applies a `jsonschema:"..."` tag: comma-separated
-// enum=a|b|c, format=F, minimum=N, maximum=N, title=T and optional. It
-// reports whether the field was marked optional.
+// enum=a|b|c, default=V, format=F, minimum=N, maximum=N, title=T and
+// optional. It reports whether the field was marked optional.
 func applySchemaTag(s *schema, tag string) (optional bool, err error) {
 	for item := range strings.SplitSeq(tag, ",") {
 		k, v, _ := strings.Cut(strings.TrimSpace(item), "=")
@@ -406,12 +411,18 @@ func applySchemaTag(s *schema, tag string) (optional bool, err error) {
 		case "enum":
 			s.Enum = nil
 			for value := range strings.SplitSeq(v, "|") {
-				e, err := enumValue(s.Type, value)
+				e, err := tagValue("enum", s.Type, value)
 				if err != nil {
 					return false, err
 				}
 				s.Enum = append(s.Enum, e)
 			}
+		case "default":
+			d, err := tagValue("default", s.Type, v)
+			if err != nil {
+				return false, err
+			}
+			s.Default = d
 		case "format":
 			s.Format = v
 		case "title":
@@ -427,31 +438,32 @@ func applySchemaTag(s *schema, tag string) (optional bool, err error) {
 				s.Maximum = &n
 			}
 		default:
-			return false, fmt.Errorf("jsonschema tag: unknown key %q (want enum, format, minimum, maximum, title or optional)", k)
+			return false, fmt.Errorf("jsonschema tag: unknown key %q (want enum, default, format, minimum, maximum, title or optional)", k)
 		}
 	}
 	return optional, nil
 }
 
-// enumValue reads one enum value in the field's own JSON type.
-func enumValue(typ, v string) (any, error) {
+// tagValue reads an enum or default value (what names which) in the
+// field's own JSON type.
+func tagValue(what, typ, v string) (any, error) {
 	switch typ {
 	case "integer":
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("jsonschema tag: enum value %q is not an integer", v)
+			return nil, fmt.Errorf("jsonschema tag: %s value %q is not an integer", what, v)
 		}
 		return n, nil
 	case "number":
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return nil, fmt.Errorf("jsonschema tag: enum value %q is not a number", v)
+			return nil, fmt.Errorf("jsonschema tag: %s value %q is not a number", what, v)
 		}
 		return n, nil
 	case "boolean":
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("jsonschema tag: enum value %q is not a boolean", v)
+			return nil, fmt.Errorf("jsonschema tag: %s value %q is not a boolean", what, v)
 		}
 		return b, nil
 	}

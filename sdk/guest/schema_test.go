@@ -186,3 +186,39 @@ func TestElicitationSchema(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultTag(t *testing.T) {
+	type form struct {
+		Name     string  `json:"name,omitempty" jsonschema:"default=John Doe"`
+		Age      int     `json:"age,omitempty" jsonschema:"default=30"`
+		Score    float64 `json:"score,omitempty" jsonschema:"default=95.5"`
+		Status   string  `json:"status,omitempty" jsonschema:"enum=active|inactive,default=active"`
+		Verified bool    `json:"verified,omitempty" jsonschema:"default=false"`
+	}
+	s, err := elicitationSchema(reflect.TypeFor[form](), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(s)
+	want := `{"type":"object","properties":{"name":{"type":"string","default":"John Doe"},"age":{"type":"integer","default":30},` +
+		`"score":{"type":"number","default":95.5},"status":{"type":"string","enum":["active","inactive"],"default":"active"},` +
+		`"verified":{"type":"boolean","default":false}}}`
+	if string(got) != want {
+		t.Errorf("schema:\n%s\nwant:\n%s", got, want)
+	}
+	for _, tt := range []struct {
+		typ  reflect.Type
+		want string
+	}{
+		{reflect.TypeFor[struct {
+			N int `jsonschema:"default=many"`
+		}](), `field N: jsonschema tag: default value "many" is not an integer`},
+		{reflect.TypeFor[struct {
+			B bool `jsonschema:"default=yes please"`
+		}](), `field B: jsonschema tag: default value "yes please" is not a boolean`},
+	} {
+		if _, err := newDeriver(nil).derive(tt.typ, ""); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("err = %v, want %q", err, tt.want)
+		}
+	}
+}

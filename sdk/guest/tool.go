@@ -1,6 +1,7 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -39,14 +40,31 @@ type Tool struct {
 	Annotations *Annotations
 	// TaskSupport defaults to [TaskForbidden].
 	TaskSupport TaskSupport
+	// DeferTask makes a tool that supports tasks start as an ordinary
+	// call even when the client would take a task: it can ask its
+	// questions while the client waits, then call [Call.Detach] to let the
+	// rest run in the background. It needs TaskSupport optional or
+	// required.
+	DeferTask bool
+	// InputSchema, if set, is published as the tool's inputSchema verbatim
+	// instead of the schema derived from the handler's input type, for a
+	// schema the SDK cannot derive ($defs, allOf, if/then/else, vendor
+	// keywords). It must be a JSON object with "type": "object". The
+	// arguments are still decoded into the input type, but not checked
+	// against it for required fields: the published schema is the contract.
+	InputSchema json.RawMessage
 }
 
 // Text is a tool output that becomes a single text content block.
 type Text string
 
 // Content is one MCP content block; build it with [TextContent],
-// [ImageContent] or [AudioContent].
+// [ImageContent], [AudioContent], [ResourceContent] or
+// [ResourceBlobContent].
 type Content = abi.Content
+
+// EmbeddedResource is the resource inside a resource content block.
+type EmbeddedResource = abi.EmbeddedResource
 
 // TextContent returns a text content block.
 func TextContent(text string) Content { return Content{Type: "text", Text: text} }
@@ -59,6 +77,45 @@ func ImageContent(data []byte, mimeType string) Content {
 // AudioContent returns an audio content block holding data.
 func AudioContent(data []byte, mimeType string) Content {
 	return Content{Type: "audio", Data: base64.StdEncoding.EncodeToString(data), MimeType: mimeType}
+}
+
+// ResourceContent returns a resource content block embedding a text
+// resource: its URI, MIME type and contents.
+func ResourceContent(uri, mimeType, text string) Content {
+	return Content{Type: "resource", Resource: &EmbeddedResource{URI: uri, MimeType: mimeType, Text: text}}
+}
+
+// ResourceBlobContent returns a resource content block embedding a binary
+// resource.
+func ResourceBlobContent(uri, mimeType string, data []byte) Content {
+	return Content{Type: "resource", Resource: &EmbeddedResource{URI: uri, MimeType: mimeType, Blob: base64.StdEncoding.EncodeToString(data)}}
+}
+
+// ProtocolError, returned by a handler (as a value or a pointer, possibly
+// wrapped), fails the call at the protocol level with this JSON-RPC error
+// instead of returning a result: the client gets an error response, not a
+// tool error for the model to read. Use it for what MCP defines as a
+// protocol error, such as -32021 when the client lacks a capability the
+// tool cannot do without; report everything else as an ordinary error.
+//
+//	if errors.Is(err, guest.ErrUnsupported) {
+//		return "", guest.ProtocolError{Code: -32021, Message: "this tool needs sampling",
+//			Data: map[string]any{"requiredCapabilities": map[string]any{"sampling": map[string]any{}}}}
+//	}
+//
+// A ProtocolError without a code or a message, or whose Data does not
+// encode, becomes a tool error saying so.
+type ProtocolError struct {
+	// Code is the JSON-RPC error code; it must not be 0.
+	Code int
+	// Message says what went wrong; it must not be empty.
+	Message string
+	// Data, if not nil, is encoded as the error's data.
+	Data any
+}
+
+func (e ProtocolError) Error() string {
+	return fmt.Sprintf("protocol error %d: %s", e.Code, e.Message)
 }
 
 // Result is a tool output with full control over the MCP CallToolResult:
@@ -125,12 +182,12 @@ func Register[In, Out any](t Tool, handler func(c *Call, in In) (Out, error)) {
 	inType, outType := reflect.TypeFor[In](), reflect.TypeFor[Out]()
 	if err := addTool(t, inType, outType, func(c *Call, args []byte) abi.CallResult {
 		var in In
-		if err := decodeArgs(args, &in); err != nil {
+		if err := decodeArgs(args, &in, t.InputSchema == nil); err != nil {
 			return toolError(err)
 		}
 		out, err := handler(c, in)
 		if err != nil {
-			return toolError(err)
+			return handlerError(err)
 		}
 		return encodeOutput(any(out))
 	}); err != nil {
@@ -151,6 +208,20 @@ func addTool(t Tool, in, out reflect.Type, run func(*Call, []byte) abi.CallResul
 	if _, err := newDeriver(nil).derive(in, ""); err != nil {
 		return fmt.Errorf("guest: Register: tool %q: input type %s: %w", t.Name, in, err)
 	}
+	if t.InputSchema != nil {
+		var s struct {
+			Type any `json:"type"`
+		}
+		if !isJSONObject(bytes.TrimSpace(t.InputSchema)) || json.Unmarshal(t.InputSchema, &s) != nil {
+			return fmt.Errorf("guest: Register: tool %q: InputSchema is not a JSON object", t.Name)
+		}
+		if s.Type != "object" {
+			return fmt.Errorf(`guest: Register: tool %q: InputSchema must have "type": "object" (has %v)`, t.Name, s.Type)
+		}
+	}
+	if t.DeferTask && t.TaskSupport != TaskOptional && t.TaskSupport != TaskRequired {
+		return fmt.Errorf("guest: Register: tool %q: DeferTask needs TaskSupport optional or required", t.Name)
+	}
 	kind, err := outputKindOf(out)
 	if err != nil {
 		return fmt.Errorf("guest: Register: tool %q: %w", t.Name, err)
@@ -160,6 +231,7 @@ func addTool(t Tool, in, out reflect.Type, run func(*Call, []byte) abi.CallResul
 			return fmt.Errorf("guest: Register: tool %q: output type %s: %w", t.Name, out, err)
 		}
 	}
+	t.InputSchema = bytes.Clone(t.InputSchema)
 	if registry.byName == nil {
 		registry.byName = map[string]*tool{}
 	}
@@ -193,19 +265,23 @@ func describe() (abi.Description, error) {
 	docs := docsSnapshot()
 	desc := abi.Description{Tools: make([]abi.Tool, 0, len(registry.tools))}
 	for _, t := range registry.tools {
-		in, err := rootSchema(t.in, docs)
-		if err != nil {
-			return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
-		}
 		at := abi.Tool{
 			Name:        t.def.Name,
 			Title:       t.def.Title,
 			Description: t.def.Description,
 			Annotations: t.def.Annotations,
 			TaskSupport: t.def.TaskSupport,
+			DeferTask:   t.def.DeferTask,
+			InputSchema: t.def.InputSchema,
 		}
-		if at.InputSchema, err = json.Marshal(in); err != nil {
-			return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
+		if at.InputSchema == nil {
+			in, err := rootSchema(t.in, docs)
+			if err != nil {
+				return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
+			}
+			if at.InputSchema, err = json.Marshal(in); err != nil {
+				return abi.Description{}, fmt.Errorf("guest: tool %q: input schema: %w", t.def.Name, err)
+			}
 		}
 		if t.kind == outputStructured {
 			out, err := rootSchema(t.out, docs)
@@ -241,7 +317,7 @@ func dispatch(h host, name string, args []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("guest: tool %q: %w", name, errNoTool)
 	}
-	res := t.run(&Call{host: h, tool: name}, args)
+	res := t.run(&Call{host: h, tool: name, deferTask: t.def.DeferTask}, args)
 	msg, err := json.Marshal(res)
 	if err != nil {
 		msg, _ = json.Marshal(toolError(fmt.Errorf("encoding the result: %w", err)))
@@ -253,8 +329,9 @@ func dispatch(h host, name string, args []byte) ([]byte, error) {
 }
 
 // decodeArgs decodes a call's arguments into in (a pointer to a struct),
-// turning every failure into an error the model can act on.
-func decodeArgs(args []byte, in any) error {
+// turning every failure into an error the model can act on. checkRequired
+// says whether the fields in's type requires must be present.
+func decodeArgs(args []byte, in any, checkRequired bool) error {
 	if len(args) == 0 || string(args) == "null" {
 		args = []byte("{}")
 	}
@@ -268,6 +345,9 @@ func decodeArgs(args []byte, in any) error {
 			return fmt.Errorf("invalid arguments: field %q: got a JSON %s, want %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))
 		}
 		return fmt.Errorf("invalid arguments: %v", err)
+	}
+	if !checkRequired {
+		return nil
 	}
 	// Only the top level is checked: the host validates against the schema,
 	// this is a backstop for clients that skip it.
@@ -293,6 +373,32 @@ func jsonKind(t reflect.Type) string {
 		return "a " + s.Type
 	}
 	return t.String()
+}
+
+// handlerError turns a handler's error into a tool error, or into a
+// protocol error if it is a [ProtocolError].
+func handlerError(err error) abi.CallResult {
+	var pe ProtocolError
+	var ptr *ProtocolError
+	switch {
+	case errors.As(err, &ptr) && ptr != nil:
+		pe = *ptr
+	case errors.As(err, &pe):
+	default:
+		return toolError(err)
+	}
+	if pe.Code == 0 || pe.Message == "" {
+		return toolError(fmt.Errorf("the tool failed with a protocol error without a code or a message: %w", err))
+	}
+	ce := &abi.CallError{Code: pe.Code, Message: pe.Message}
+	if pe.Data != nil {
+		data, err := json.Marshal(pe.Data)
+		if err != nil {
+			return toolError(fmt.Errorf("encoding the data of protocol error %d (%s): %w", pe.Code, pe.Message, err))
+		}
+		ce.Data = data
+	}
+	return abi.CallResult{Content: []abi.Content{}, Error: ce}
 }
 
 func toolError(err error) abi.CallResult {

@@ -27,6 +27,10 @@ func TestAddToolErrors(t *testing.T) {
 		{"input field", Tool{Name: "x"}, reflect.TypeFor[struct{ C chan int }](), reflect.TypeFor[Text](), "field C: type chan int has no JSON encoding"},
 		{"output kind", Tool{Name: "x"}, reflect.TypeFor[struct{}](), reflect.TypeFor[[]int](), "output type []int must be guest.Text, guest.Result, a struct or a map"},
 		{"output field", Tool{Name: "x"}, reflect.TypeFor[struct{}](), reflect.TypeFor[struct{ F func() }](), "output type struct { F func() }: field F"},
+		{"raw schema not object", Tool{Name: "x", InputSchema: json.RawMessage(`[]`)}, reflect.TypeFor[struct{}](), reflect.TypeFor[Text](), "InputSchema is not a JSON object"},
+		{"raw schema not JSON", Tool{Name: "x", InputSchema: json.RawMessage(`{"type":`)}, reflect.TypeFor[struct{}](), reflect.TypeFor[Text](), "InputSchema is not a JSON object"},
+		{"raw schema not for objects", Tool{Name: "x", InputSchema: json.RawMessage(`{"type":"string"}`)}, reflect.TypeFor[struct{}](), reflect.TypeFor[Text](), `InputSchema must have "type": "object" (has string)`},
+		{"deferred without tasks", Tool{Name: "x", DeferTask: true}, reflect.TypeFor[struct{}](), reflect.TypeFor[Text](), "DeferTask needs TaskSupport optional or required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,7 +104,7 @@ func TestDecodeArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var in decodeIn
-		err := decodeArgs([]byte(tt.args), &in)
+		err := decodeArgs([]byte(tt.args), &in, true)
 		switch {
 		case tt.want == "" && err != nil:
 			t.Errorf("decodeArgs(%s): %v", tt.args, err)

@@ -104,6 +104,9 @@ func hostProgress(ptr unsafe.Pointer, n uint32)
 //go:wasmimport wasmhost cancelled
 func hostCancelled() int32
 
+//go:wasmimport wasmhost detach
+func hostDetach() int32
+
 // wasmHost is the host seen through the imports.
 type wasmHost struct{}
 
@@ -154,3 +157,5 @@ func (wasmHost) progress(msg []byte) {
 }
 
 func (wasmHost) cancelled() bool { return hostCancelled() != 0 }
+
+func (wasmHost) detach() bool { return hostDetach() != 0 }
