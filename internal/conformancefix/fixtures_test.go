@@ -209,7 +209,7 @@ func TestCore(t *testing.T) {
 				}
 			}},
 		{tool: "test_elicitation_sep1034_defaults", args: `{}`,
-			env: &env{script: map[string][]string{"": {`{"action":"accept","content":{"name":"Jane Smith","age":25,"score":88,"status":"inactive","verified":false}}`}}},
+			env:  &env{script: map[string][]string{"": {`{"action":"accept","content":{"name":"Jane Smith","age":25,"score":88,"status":"inactive","verified":false}}`}}},
 			want: `Elicitation completed: action=accept, content={"name":"Jane Smith","age":25,"score":88,"status":"inactive","verified":false}`,
 			check: func(t *testing.T, _ *abi.CallResult, e *env) {
 				props := requestedProperties(t, e.params(""))
@@ -226,7 +226,7 @@ func TestCore(t *testing.T) {
 				}
 			}},
 		{tool: "test_elicitation_sep1330_enums", args: `{}`,
-			env: &env{script: map[string][]string{"": {`{"action":"accept","content":{"untitledSingle":"option1","titledMulti":["value2"]}}`}}},
+			env:  &env{script: map[string][]string{"": {`{"action":"accept","content":{"untitledSingle":"option1","titledMulti":["value2"]}}`}}},
 			want: `Elicitation completed: action=accept, content={"titledMulti":["value2"],"untitledSingle":"option1"}`,
 			check: func(t *testing.T, _ *abi.CallResult, e *env) {
 				checkEnums(t, requestedProperties(t, e.params("")))
@@ -384,7 +384,7 @@ func TestMRTR(t *testing.T) {
 			env:  &env{script: map[string][]string{"user_name": {`12345`, aliceName}, "greeting": {hello}, "client_roots": {testRoot}}},
 			want: "Hello there! Alice — 1 root(s) visible", wantKeys: "user_name,greeting,client_roots|user_name"},
 		{name: "multi round", tool: prefix + "multi_round", args: `{}`,
-			env: &env{script: map[string][]string{"step1": {aliceName}, "step2": {`{"action":"accept","content":{"color":"blue"}}`}}},
+			env:  &env{script: map[string][]string{"step1": {aliceName}, "step2": {`{"action":"accept","content":{"color":"blue"}}`}}},
 			want: "Multi-round complete: Alice likes blue", wantKeys: "step1|step2",
 			check: func(t *testing.T, _ *abi.CallResult, e *env) {
 				if got := string(e.params("step2")); !strings.Contains(got, `"message":"Step 2: What is your favorite color?"`) ||
