@@ -196,7 +196,7 @@ const (
 // them ("elicitation/create" params carry message and requestedSchema).
 type InputRequest struct {
 	// Key optionally names the request; clients of 2026-07-28 see it as
-	// the inputRequests key. Keys must be unique within a call; the host
+	// the inputRequests key. Keys must be unique within a batch; the host
 	// mints one when it is empty.
 	Key    string          `json:"key,omitempty"`
 	Method string          `json:"method"`

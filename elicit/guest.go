@@ -57,7 +57,10 @@ func (e *GuestEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.In
 			out[i] = Unsupported(r.Method)
 			continue
 		}
-		key := e.mintKey(r.Method)
+		key := r.Key
+		if key == "" {
+			key = e.mintKey(r.Method)
+		}
 		pending[key] = r
 		keys = append(keys, key)
 		index[key] = i

@@ -32,52 +32,78 @@ type Relay struct {
 	wg   sync.WaitGroup
 
 	mu       sync.Mutex
-	inFlight map[inputKey]struct{}
+	inFlight map[inputKey]*delivery
 }
 
 type inputKey struct{ task, key string }
 
+// delivery is one question out at a client. retry is a later Push's
+// client, to ask in turn if this delivery ends without an answer.
+type delivery struct {
+	retry *asker
+}
+
+type asker struct {
+	ctx context.Context
+	c   Client
+}
+
 // NewRelay returns a relay writing answers to store.
 func NewRelay(store tasks.Store, logger hclog.Logger) *Relay {
 	base, stop := context.WithCancel(context.Background())
-	return &Relay{store: store, logger: logger, base: base, stop: stop, inFlight: make(map[inputKey]struct{})}
+	return &Relay{store: store, logger: logger, base: base, stop: stop, inFlight: make(map[inputKey]*delivery)}
 }
 
-// Push sends every pending request of t not already out to c. It returns at
-// once; answers reach the store as they come. A delivery ends with ctx (the
-// client's session or request), leaving its request pending for a later
-// Push — for instance when the client calls tasks/result.
+// Push sends every pending request of t to c, unless it is already out. It
+// returns at once; answers reach the store as they come. A delivery ends
+// with ctx (the client's session or request), leaving its request pending;
+// if another Push came meanwhile (say the client reconnected and called
+// tasks/result), that client is asked next.
 func (r *Relay) Push(ctx context.Context, c Client, t *tasks.Task) {
 	for key, req := range t.InputRequests {
 		k := inputKey{t.ID, key}
 		r.mu.Lock()
-		_, busy := r.inFlight[k]
-		if !busy {
-			r.inFlight[k] = struct{}{}
+		d, busy := r.inFlight[k]
+		if busy {
+			d.retry = &asker{ctx, c}
+		} else {
+			r.inFlight[k] = &delivery{}
+			r.wg.Add(1)
+			go r.deliver(asker{ctx, c}, t, k, req)
 		}
 		r.mu.Unlock()
-		if busy {
-			continue
-		}
-		r.wg.Add(1)
-		go r.deliver(ctx, c, t, k, req)
 	}
 }
 
-func (r *Relay) deliver(ctx context.Context, c Client, t *tasks.Task, k inputKey, req abi.InputRequest) {
+// deliver asks one client after another until one answers or none is left.
+func (r *Relay) deliver(a asker, t *tasks.Task, k inputKey, req abi.InputRequest) {
 	defer r.wg.Done()
-	defer func() {
+	for {
+		answered := r.ask(a, t, k, req)
 		r.mu.Lock()
-		delete(r.inFlight, k)
+		next := r.inFlight[k].retry
+		if answered || next == nil || r.base.Err() != nil {
+			delete(r.inFlight, k)
+			r.mu.Unlock()
+			return
+		}
+		r.inFlight[k].retry = nil
 		r.mu.Unlock()
-	}()
-	ctx, cancel := context.WithCancel(ctx)
+		a = *next
+	}
+}
+
+// ask puts one question to one client and records the answer; it reports
+// false when the client left before answering.
+func (r *Relay) ask(a asker, t *tasks.Task, k inputKey, req abi.InputRequest) bool {
+	c := a.c
+	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
 	defer context.AfterFunc(r.base, cancel)()
 
 	result, err := c.Ask(ctx, t, req)
 	if ctx.Err() != nil {
-		return // the client left or we are shutting down: the request stays pending
+		return false // the client left or we are shutting down: the request stays pending
 	}
 	resp := abi.InputResponse{Result: result}
 	if err != nil {
@@ -92,6 +118,7 @@ func (r *Relay) deliver(ctx context.Context, c Client, t *tasks.Task, k inputKey
 	default:
 		r.logger.Error("could not record answer", "task", t.ID, "key", k.key, "error", err)
 	}
+	return true
 }
 
 // Close stops every delivery in flight and waits for them.
