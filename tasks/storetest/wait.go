@@ -262,14 +262,25 @@ func testWatch(t *testing.T, s tasks.Store) {
 		}
 	}
 
-	// A stopped watch closes its channel and sees nothing more.
+	// A stopped watch closes its channel, whether it was delivering events
+	// or waiting for some.
 	second.stop()
-	deadline := time.After(10 * time.Second)
-	for open := true; open; {
-		select {
-		case _, open = <-second.events:
-		case <-deadline:
-			t.Fatal("the channel of a stopped watch was not closed")
+	idle, err := watch(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idle.through(ctx, s, id); err != nil { // it runs, and has nothing left
+		t.Fatal(err)
+	}
+	idle.stop()
+	for _, log := range []*eventLog{second, idle} {
+		deadline := time.After(5 * time.Second)
+		for open := true; open; {
+			select {
+			case _, open = <-log.events:
+			case <-deadline:
+				t.Fatal("the channel of a stopped watch was not closed")
+			}
 		}
 	}
 }
