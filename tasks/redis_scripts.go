@@ -46,7 +46,8 @@ end
 // (unix ms), now (unix ms), index member.
 var createScript = redis.NewScript(scriptLib + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
-redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'exp', ARGV[5], 'status', 'working', 'updated', ARGV[3])
+redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'exp', ARGV[5])
+changed('working')
 redis.call('PEXPIREAT', KEYS[1], ARGV[5])
 if #KEYS > 1 then
   redis.call('ZADD', KEYS[2], 0, ARGV[7])
@@ -56,7 +57,6 @@ if #KEYS > 1 then
     redis.call('PEXPIREAT', KEYS[2], ARGV[5])
   end
 end
-redis.call('PUBLISH', ARGV[1], cjson.encode({kind = 'status', taskId = ARGV[2], status = 'working'}))
 return {'ok'}
 `)
 

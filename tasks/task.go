@@ -74,6 +74,9 @@ type Task struct {
 	ProgressToken json.RawMessage `json:"progressToken,omitempty"`
 	// Idempotent tools may be re-run from the start after a worker died.
 	Idempotent bool `json:"idempotent,omitempty"`
+	// Detachable: a KindCall whose guest may turn it into a KindTask (its
+	// tool defers tasks and its client takes them).
+	Detachable bool `json:"detachable,omitempty"`
 
 	Status        Status        `json:"status"`
 	StatusMessage string        `json:"statusMessage,omitempty"`
