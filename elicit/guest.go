@@ -88,6 +88,20 @@ func (e *GuestEnv) mintKey(method string) string {
 	return fmt.Sprintf("%s-%s-%d", kind, e.run, e.next.Add(1))
 }
 
+// Detach turns the call into a task when its tool defers tasks and its
+// client takes them (host.Detacher); the front end then answers the waiting
+// client with a task handle.
+func (e *GuestEnv) Detach(ctx context.Context) bool {
+	if !e.Task.Detachable {
+		return false
+	}
+	if err := e.Store.Detach(ctx, e.Task.ID); err != nil {
+		e.Logger.Warn("could not turn the call into a task", "task", e.Task.ID, "error", err)
+		return false
+	}
+	return true
+}
+
 // Log forwards a guest log line to watchers (the front end turns it into
 // notifications/message); the host has already written it to its log.
 func (e *GuestEnv) Log(level abi.LogLevel, msg string) {

@@ -22,17 +22,20 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	if !ok {
 		return nil, unknownTool(req.Params.Name)
 	}
-	if taskSupport(st.entry.Tool) == abi.TaskRequired {
+	if taskSupport(st.entry.Tool) == abi.TaskRequired && !s.sessionFor(req.Session).modern() {
 		return nil, &jsonrpc.Error{
 			Code:    jsonrpc.CodeMethodNotFound,
 			Message: fmt.Sprintf("tool %s must be called as a task: add a task field to tools/call", st.entry.Tool.Name),
 		}
 	}
+	sess := s.sessionFor(req.Session)
+	if sess.modern() {
+		return s.callMRTR(ctx, sess, st, req)
+	}
 	if bad := st.checkArgs(req.Params.Arguments); bad != nil {
 		return bad, nil
 	}
-	sess := s.sessionFor(req.Session)
-	t, err := s.startTask(ctx, sess, st, tasks.KindCall, req.Params, 0)
+	t, err := s.startTask(ctx, sess, st, tasks.KindCall, req.Params, clientCaps(req.Session, req.Params), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +50,7 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 }
 
 // startTask records a new task for the call and queues it for a worker.
-func (s *Server) startTask(ctx context.Context, sess *session, st *servedTool, kind tasks.Kind, p *mcp.CallToolParamsRaw, ttl time.Duration) (*tasks.Task, error) {
+func (s *Server) startTask(ctx context.Context, sess *session, st *servedTool, kind tasks.Kind, p *mcp.CallToolParamsRaw, caps *mcp.ClientCapabilities, ttl time.Duration) (*tasks.Task, error) {
 	if ttl <= 0 {
 		ttl = s.opts.TaskTTL
 	}
@@ -58,7 +61,8 @@ func (s *Server) startTask(ctx context.Context, sess *session, st *servedTool, k
 		Owner:        sess.owner,
 		Tool:         st.entry.Tool.Name,
 		Args:         p.Arguments,
-		Accepts:      sess.accepts(),
+		Accepts:      accepts(caps),
+		Detachable:   st.entry.Tool.DeferTask && declaresTasks(caps),
 		Idempotent:   st.entry.Tool.Annotations != nil && st.entry.Tool.Annotations.IdempotentHint,
 		Status:       tasks.Working,
 		CreatedAt:    now,
@@ -123,6 +127,9 @@ func (s *Server) cancelAbandoned(id string) {
 func callResult(t *tasks.Task) (*mcp.CallToolResult, error) {
 	switch t.Status {
 	case tasks.Completed:
+		if perr := protocolError(t.Result); perr != nil {
+			return nil, perr
+		}
 		var res mcp.CallToolResult
 		if err := json.Unmarshal(t.Result, &res); err != nil {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tool %s returned an unreadable result: %v", t.Tool, err)}

@@ -45,6 +45,10 @@ type Options struct {
 	TaskTTL, MaxTaskTTL time.Duration
 	// PollInterval is suggested to clients polling tasks/get; 0 means 1s.
 	PollInterval time.Duration
+	// StateKey seals the requestState of input_required results; front
+	// ends sharing a store must share it. Empty means a random key, good
+	// for one process.
+	StateKey []byte
 }
 
 func (o *Options) setDefaults() {
@@ -74,11 +78,13 @@ type Server struct {
 	store   tasks.Store
 	watcher *tasks.Watcher
 	relay   *elicit.Relay
+	states  stateSigner
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
-	sessions map[string]*session // by owner
+	sessions map[*mcp.ServerSession]*session
+	byOwner  map[string]*session // sessions whose tasks have an owner
 	tools    map[string]*servedTool
 }
 
@@ -92,13 +98,19 @@ func New(opts Options) (*Server, error) {
 		logger:   opts.Logger,
 		store:    opts.Store,
 		relay:    elicit.NewRelay(opts.Store, opts.Logger.Named("relay")),
+		states:   newStateSigner(opts.StateKey),
 		stop:     stop,
-		sessions: make(map[string]*session),
+		sessions: make(map[*mcp.ServerSession]*session),
+		byOwner:  make(map[string]*session),
 		tools:    make(map[string]*servedTool),
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "wasmhost", Version: opts.Version}, &mcp.ServerOptions{
-		Capabilities: &mcp.ServerCapabilities{Logging: &mcp.LoggingCapabilities{}, Tools: &mcp.ToolCapabilities{ListChanged: true}},
-		Logger:       slogFor(opts.Logger.Named("go-sdk")),
+		Capabilities: &mcp.ServerCapabilities{
+			Logging:    &mcp.LoggingCapabilities{},
+			Tools:      &mcp.ToolCapabilities{ListChanged: true},
+			Extensions: map[string]any{tasksExtension: map[string]any{}},
+		},
+		Logger: slogFor(opts.Logger.Named("go-sdk")),
 	})
 	s.mcp.AddReceivingMiddleware(s.middleware)
 	if err := s.addTaskMethods(); err != nil {
@@ -127,7 +139,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 	if err != nil {
 		return fmt.Errorf("connect stdio client: %w", err)
 	}
-	s.attach(ss, tt.conn)
+	s.attach(ss, tt.conn, stdioOwner)
 	done := make(chan error, 1)
 	go func() { done <- ss.Wait() }()
 	select {

@@ -20,54 +20,60 @@ const stdioOwner = "stdio"
 type session struct {
 	s     *Server
 	ss    *mcp.ServerSession
-	conn  *stdioConn // nil where go-sdk owns the connection (HTTP)
-	owner string
+	conn  *stdioConn      // nil where go-sdk owns the connection (HTTP)
+	owner string          // "" for the stateless 2026-07-28 lifecycle: no owner
 	ctx   context.Context // ends when the client disconnects
-}
-
-func ownerOf(ss *mcp.ServerSession) string {
-	if id := ss.ID(); id != "" {
-		return id
-	}
-	return stdioOwner
 }
 
 // attach registers ss so that events for its tasks reach it, until it
 // disconnects.
-func (s *Server) attach(ss *mcp.ServerSession, conn *stdioConn) *session {
+func (s *Server) attach(ss *mcp.ServerSession, conn *stdioConn, owner string) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{s: s, ss: ss, conn: conn, owner: ownerOf(ss), ctx: ctx}
+	sess := &session{s: s, ss: ss, conn: conn, owner: owner, ctx: ctx}
 	s.mu.Lock()
-	s.sessions[sess.owner] = sess
+	s.sessions[ss] = sess
+	if owner != "" {
+		s.byOwner[owner] = sess
+	}
 	s.mu.Unlock()
 	go func() {
 		_ = ss.Wait()
 		cancel()
 		s.mu.Lock()
-		if s.sessions[sess.owner] == sess {
-			delete(s.sessions, sess.owner)
+		delete(s.sessions, ss)
+		if s.byOwner[owner] == sess {
+			delete(s.byOwner, owner)
 		}
 		s.mu.Unlock()
 	}()
 	return sess
 }
 
-// sessionFor returns the registered session of ss, registering it on first
-// sight (sessions go-sdk creates itself, over HTTP).
+// sessionFor returns the registered session of ss, registering on first
+// sight the sessions go-sdk creates itself over HTTP: a stateful session
+// owns its tasks; a stateless request owns nothing, so that the next
+// request (a new session) can reach the task by id.
 func (s *Server) sessionFor(ss *mcp.ServerSession) *session {
 	s.mu.Lock()
-	sess, ok := s.sessions[ownerOf(ss)]
+	sess, ok := s.sessions[ss]
 	s.mu.Unlock()
-	if ok && sess.ss == ss {
+	if ok {
 		return sess
 	}
-	return s.attach(ss, nil)
+	owner := ss.ID()
+	if p := ss.InitializeParams(); p != nil && p.ProtocolVersion >= modernVersion {
+		owner = ""
+	}
+	return s.attach(ss, nil, owner)
 }
 
 func (s *Server) sessionOf(owner string) *session {
+	if owner == "" {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[owner]
+	return s.byOwner[owner]
 }
 
 func (sess *session) protocolVersion() string {
@@ -77,26 +83,23 @@ func (sess *session) protocolVersion() string {
 	return ""
 }
 
+// modern reports whether the client speaks 2026-07-28 or later.
+func (sess *session) modern() bool { return sess.protocolVersion() >= modernVersion }
+
 // pushesInput reports whether input requests go to this client as
 // server-to-client requests; from 2026-07-28 on, clients pull them.
-func (sess *session) pushesInput() bool {
-	return sess.protocolVersion() < "2026-07-28"
-}
+func (sess *session) pushesInput() bool { return !sess.modern() }
 
-// accepts lists the input methods the client declared it can answer.
-func (sess *session) accepts() []string {
-	p := sess.ss.InitializeParams()
-	if p == nil || p.Capabilities == nil {
-		return nil
-	}
+// accepts lists the input methods caps declare the client can answer.
+func accepts(caps *mcp.ClientCapabilities) []string {
 	var methods []string
-	if p.Capabilities.Elicitation != nil {
+	if caps.Elicitation != nil {
 		methods = append(methods, abi.MethodElicit)
 	}
-	if p.Capabilities.Sampling != nil {
+	if caps.Sampling != nil {
 		methods = append(methods, abi.MethodSample)
 	}
-	if p.Capabilities.RootsV2 != nil {
+	if caps.RootsV2 != nil {
 		methods = append(methods, abi.MethodListRoots)
 	}
 	return methods
@@ -154,7 +157,7 @@ func withRelatedTask(meta mcp.Meta, t *tasks.Task) mcp.Meta {
 // notifyStatus sends notifications/tasks/status where the connection lets
 // us send custom notifications; a failure is logged, never swallowed.
 func (sess *session) notifyStatus(t *tasks.Task, status tasks.Status) {
-	if sess.conn == nil || sess.protocolVersion() >= "2026-07-28" {
+	if sess.conn == nil || sess.modern() {
 		return
 	}
 	wt := sess.s.wireTask(t)

@@ -71,6 +71,9 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			return s.toolsListWithExecution(res)
 		case "tools/call":
 			if call, ok := req.(*mcp.CallToolRequest); ok {
+				if sess := s.sessionFor(call.Session); sess.modern() {
+					return s.callModern(ctx, sess, call, next)
+				}
 				if raw, ok := call.Params.Meta[metaTaskRequest]; ok {
 					return s.createTask(ctx, call, raw)
 				}
@@ -121,7 +124,7 @@ func (s *Server) createTask(ctx context.Context, req *mcp.CallToolRequest, rawTa
 		ttl = time.Duration(*tr.TTL) * time.Millisecond
 	}
 	sess := s.sessionFor(req.Session)
-	t, err := s.startTask(ctx, sess, st, tasks.KindTask, req.Params, ttl)
+	t, err := s.startTask(ctx, sess, st, tasks.KindTask, req.Params, clientCaps(req.Session, req.Params), ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +159,24 @@ func (s *Server) addTaskMethods() error {
 		mcp.AddReceivingCustomMethod(s.mcp, "tasks/result", s.taskResult),
 		mcp.AddReceivingCustomMethod(s.mcp, "tasks/list", s.listTasks),
 		mcp.AddReceivingCustomMethod(s.mcp, "tasks/cancel", s.cancelTask),
+		mcp.AddReceivingCustomMethod(s.mcp, "tasks/update", s.updateTask),
 	)
+}
+
+// removedMethod is the answer to tasks/result and tasks/list from a
+// 2026-07-28 client: SEP-2663 dropped them (results are inlined in
+// tasks/get; there is no listing).
+func removedMethod(method string) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: method + " does not exist in protocol 2026-07-28: use tasks/get"}
+}
+
+// modernGate checks what every 2026-07-28 tasks method needs first: the
+// client's declaration of the tasks extension.
+func modernGate(ss *mcp.ServerSession, p mcp.Params, method string) error {
+	if !declaresTasks(clientCaps(ss, p)) {
+		return missingTasks(method)
+	}
+	return nil
 }
 
 // ownedTask returns the task if ss's client may see it; a task of another
@@ -177,9 +197,21 @@ func (s *Server) ownedTask(ctx context.Context, ss *mcp.ServerSession, p *taskID
 }
 
 func (s *Server) getTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
+	if p == nil {
+		p = &taskIDParams{}
+	}
+	modern := s.sessionFor(ss).modern()
+	if modern {
+		if err := modernGate(ss, p, "tasks/get"); err != nil {
+			return nil, err
+		}
+	}
 	_, t, err := s.ownedTask(ctx, ss, p)
 	if err != nil {
 		return nil, err
+	}
+	if modern {
+		return newRawResult(s.modernTask(t))
 	}
 	return newRawResult(s.wireTask(t))
 }
@@ -187,6 +219,9 @@ func (s *Server) getTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDPa
 // taskResult blocks until the task finishes, relaying its input requests
 // to the waiting client meanwhile, and returns what tools/call would have.
 func (s *Server) taskResult(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
+	if s.sessionFor(ss).modern() {
+		return nil, removedMethod("tasks/result")
+	}
 	sess, t, err := s.ownedTask(ctx, ss, p)
 	if err != nil {
 		return nil, err
@@ -203,10 +238,13 @@ func (s *Server) taskResult(ctx context.Context, ss *mcp.ServerSession, p *taskI
 }
 
 func (s *Server) listTasks(ctx context.Context, ss *mcp.ServerSession, p *listTasksParams) (*rawResult, error) {
+	sess := s.sessionFor(ss)
+	if sess.modern() {
+		return nil, removedMethod("tasks/list")
+	}
 	if p == nil {
 		p = &listTasksParams{} // params are optional
 	}
-	sess := s.sessionFor(ss)
 	page, next, err := s.store.List(ctx, sess.owner, p.Cursor, 0)
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
@@ -222,11 +260,24 @@ func (s *Server) listTasks(ctx context.Context, ss *mcp.ServerSession, p *listTa
 }
 
 func (s *Server) cancelTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
+	if p == nil {
+		p = &taskIDParams{}
+	}
+	modern := s.sessionFor(ss).modern()
+	if modern {
+		if err := modernGate(ss, p, "tasks/cancel"); err != nil {
+			return nil, err
+		}
+	}
 	_, t, err := s.ownedTask(ctx, ss, p)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Cancel(ctx, t.ID, "cancelled by the client"); err != nil {
+	err = s.store.Cancel(ctx, t.ID, "cancelled by the client")
+	if modern && (err == nil || errors.Is(err, tasks.ErrTerminal)) {
+		return newRawResult(map[string]any{"resultType": "complete"}) // idempotent in SEP-2663
+	}
+	if err != nil {
 		if errors.Is(err, tasks.ErrTerminal) {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("cannot cancel task %s: it is already %s", t.ID, t.Status)}
 		}

@@ -24,9 +24,6 @@ type Memory struct {
 type memTask struct {
 	task    Task
 	answers map[string]abi.InputResponse
-	// asked holds every input request key the task has used, so that a key
-	// is never reused within one task.
-	asked map[string]struct{}
 	// changed is closed and replaced on every change, waking waiters.
 	changed chan struct{}
 }
@@ -47,7 +44,6 @@ func (m *Memory) Create(_ context.Context, t *Task) error {
 	mt := &memTask{
 		task:    *clone(t),
 		answers: map[string]abi.InputResponse{},
-		asked:   map[string]struct{}{},
 		changed: make(chan struct{}),
 	}
 	m.tasks[t.ID] = mt
@@ -89,15 +85,16 @@ func (m *Memory) RequestInput(_ context.Context, id string, reqs map[string]abi.
 			return transitionError(id, t.Status, InputRequired)
 		}
 		for key := range reqs {
-			if _, dup := mt.asked[key]; dup {
-				return fmt.Errorf("task %s: input request key %q was already used", id, key)
+			_, pending := t.InputRequests[key]
+			_, untaken := mt.answers[key]
+			if pending || untaken {
+				return fmt.Errorf("task %s: input request key %q is still in use", id, key)
 			}
 		}
 		if t.InputRequests == nil {
 			t.InputRequests = make(map[string]abi.InputRequest, len(reqs))
 		}
 		for key, req := range reqs {
-			mt.asked[key] = struct{}{}
 			t.InputRequests[key] = cloneRequest(req)
 		}
 		t.Status = InputRequired
@@ -167,6 +164,20 @@ func takeAnswers(answers map[string]abi.InputResponse, keys []string) (map[strin
 		delete(answers, k)
 	}
 	return got, true
+}
+
+func (m *Memory) Detach(_ context.Context, id string) error {
+	return m.update(id, func(mt *memTask) error {
+		t := &mt.task
+		if t.Status.Terminal() {
+			return transitionError(id, t.Status, t.Status)
+		}
+		if t.Kind != KindCall || !t.Detachable {
+			return fmt.Errorf("task %s: only a detachable call can become a task: %w", id, ErrIllegalTransition)
+		}
+		t.Kind = KindTask
+		return nil
+	})
 }
 
 func (m *Memory) Complete(_ context.Context, id string, result json.RawMessage) error {

@@ -21,9 +21,9 @@ import (
 // Redis restarts; in short, with P the prefix:
 //
 //	P:task:{id}             hash    rec (immutable JSON), status, msg, updated,
-//	                                result, error, exp (expiry, unix ms)
+//	                                result, error, exp (expiry, unix ms),
+//	                                kind (set by Detach; overrides rec's)
 //	P:task:{id}:input       hash    pending input requests, key → JSON
-//	P:task:{id}:asked       set     every request key the task has used
 //	P:task:{id}:answers     hash    answers not yet taken, key → JSON
 //	P:task:{id}:waiters     set     inboxes of processes waiting on answers
 //	P:owner:<owner>         zset    List index of KindTask tasks
@@ -270,7 +270,7 @@ func refusal(id string, to Status, key string, res []any) error {
 	case "notpending":
 		return fmt.Errorf("task %s: input request %q: %w", id, key, ErrNotPending)
 	case "reused":
-		return fmt.Errorf("task %s: input request key %q was already used", id, arg())
+		return fmt.Errorf("task %s: input request key %q is still in use", id, arg())
 	case "exists":
 		return fmt.Errorf("task %s already exists", id)
 	}

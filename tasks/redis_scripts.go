@@ -61,22 +61,22 @@ return {'ok'}
 `)
 
 // requestScript adds input requests.
-// KEYS: task, input, asked. ARGV: channel, id, updated, then key, request
+// KEYS: task, input, answers. ARGV: channel, id, updated, then key, request
 // pairs.
 var requestScript = redis.NewScript(scriptLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
 if not from then return {'notfound'} end
 if not legal(from, 'input_required') then return refuse(from) end
+-- a key is in use while pending or while its answer waits to be taken
 for i = 4, #ARGV, 2 do
-  if redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then return {'reused', ARGV[i]} end
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 or redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then
+    return {'reused', ARGV[i]}
+  end
 end
 for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  redis.call('SADD', KEYS[3], ARGV[i])
 end
-local exp = redis.call('HGET', KEYS[1], 'exp')
-redis.call('PEXPIREAT', KEYS[2], exp)
-redis.call('PEXPIREAT', KEYS[3], exp)
+redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'exp'))
 changed('input_required')
 return {'ok'}
 `)
@@ -102,7 +102,7 @@ return {'ok'}
 `)
 
 // finishScript ends a task.
-// KEYS: task, input, answers, asked. ARGV: channel, id, updated, status,
+// KEYS: task, input, answers. ARGV: channel, id, updated, status,
 // message, result.
 var finishScript = redis.NewScript(scriptLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
@@ -116,9 +116,32 @@ elseif to == 'failed' then
 else
   redis.call('HSET', KEYS[1], 'msg', ARGV[5])
 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[2], KEYS[3])
 changed(to)
 redis.call('DEL', KEYS[1] .. ':waiters') -- nobody needs waking any more
+return {'ok'}
+`)
+
+// detachScript turns a detachable call into a task: the mutable 'kind'
+// field overrides the record's, and the task joins its owner's index.
+// KEYS: task [, owner index]. ARGV: channel, id, updated, index member.
+var detachScript = redis.NewScript(scriptLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+if terminal(from) then return {'terminal', from} end
+local rec = cjson.decode(redis.call('HGET', KEYS[1], 'rec'))
+local kind = redis.call('HGET', KEYS[1], 'kind') or rec.kind
+if kind ~= 'call' or not rec.detachable then return {'illegal', from} end
+redis.call('HSET', KEYS[1], 'kind', 'task')
+if #KEYS > 1 then
+  redis.call('ZADD', KEYS[2], 0, ARGV[4])
+  local exp = tonumber(redis.call('HGET', KEYS[1], 'exp'))
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl < 0 or tonumber(redis.call('TIME')[1]) * 1000 + ttl < exp then
+    redis.call('PEXPIREAT', KEYS[2], exp)
+  end
+end
+changed(from)
 return {'ok'}
 `)
 

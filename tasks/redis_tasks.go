@@ -100,6 +100,9 @@ func decodeTask(h, input map[string]string) (*Task, error) {
 		return nil, err
 	}
 	t.Status = Status(h["status"])
+	if k := h["kind"]; k != "" {
+		t.Kind = Kind(k) // changed by Detach
+	}
 	t.StatusMessage = h["msg"]
 	t.Error = h["error"]
 	if h["result"] != "" {
@@ -196,7 +199,7 @@ func (r *Redis) RequestInput(ctx context.Context, id string, reqs map[string]abi
 		}
 		args = append(args, k, b)
 	}
-	res, err := r.run(ctx, requestScript, r.keys(id, "input", "asked"), args...)
+	res, err := r.run(ctx, requestScript, r.keys(id, "input", "answers"), args...)
 	if err != nil {
 		return fmt.Errorf("task %s: record input requests: %w", id, err)
 	}
@@ -215,6 +218,19 @@ func (r *Redis) Answer(ctx context.Context, id, key string, resp abi.InputRespon
 	return refusal(id, Working, key, res)
 }
 
+func (r *Redis) Detach(ctx context.Context, id string) error {
+	t, err := r.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	keys := append(r.keys(id), r.ownerKey(t.Owner))
+	res, err := r.run(ctx, detachScript, keys, r.channel, id, stamp(time.Now()), indexMember(t))
+	if err != nil {
+		return fmt.Errorf("task %s: detach: %w", id, err)
+	}
+	return refusal(id, t.Status, "", res)
+}
+
 func (r *Redis) Complete(ctx context.Context, id string, result json.RawMessage) error {
 	return r.finish(ctx, id, Completed, "", result)
 }
@@ -228,7 +244,7 @@ func (r *Redis) Cancel(ctx context.Context, id, message string) error {
 }
 
 func (r *Redis) finish(ctx context.Context, id string, to Status, message string, result json.RawMessage) error {
-	res, err := r.run(ctx, finishScript, r.keys(id, "input", "answers", "asked"),
+	res, err := r.run(ctx, finishScript, r.keys(id, "input", "answers"),
 		r.channel, id, stamp(time.Now()), string(to), message, []byte(result))
 	if err != nil {
 		return fmt.Errorf("task %s: mark %s: %w", id, to, err)

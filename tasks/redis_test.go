@@ -169,7 +169,6 @@ func TestRedisKeyLayout(t *testing.T) {
 	want := map[string]string{
 		tk:                      "hash",
 		tk + ":input":           "hash",
-		tk + ":asked":           "set",
 		tk + ":answers":         "hash",
 		prefix + ":owner:alice": "zset",
 		prefix + ":queue":       "stream",

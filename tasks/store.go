@@ -24,8 +24,9 @@ type Store interface {
 	// An empty cursor starts at the beginning; an empty next cursor ends.
 	List(ctx context.Context, owner, cursor string, limit int) (page []*Task, next string, err error)
 
-	// RequestInput adds questions (by fresh key) and moves the task to
-	// InputRequired.
+	// RequestInput adds questions and moves the task to InputRequired. A
+	// key may not be pending, nor answered with the answer not yet taken;
+	// once taken it may be asked again.
 	RequestInput(ctx context.Context, id string, reqs map[string]abi.InputRequest) error
 	// Answer records the response to one pending question. The answered
 	// key stops being pending; when none remain the task is Working again.
@@ -33,6 +34,10 @@ type Store interface {
 	// AwaitAnswers blocks until every key is answered and returns the
 	// responses, or fails when the task ends (ErrTerminal) or ctx does.
 	AwaitAnswers(ctx context.Context, id string, keys []string) (map[string]abi.InputResponse, error)
+
+	// Detach turns a Detachable KindCall into a KindTask: the client
+	// stops waiting for the call and follows it as a task from now on.
+	Detach(ctx context.Context, id string) error
 
 	// Complete ends the task with a CallToolResult.
 	Complete(ctx context.Context, id string, result json.RawMessage) error

@@ -19,6 +19,7 @@ func serveCommand() *cobra.Command {
 		rf         runtimeFlags
 		pluginsDir string
 		workers    int
+		hf         httpFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -33,19 +34,23 @@ Stdout carries JSON-RPC only; logs go to stderr.`,
   wasmhost serve --plugins ./plugins
 
   # in a desktop client's config
-  {"mcpServers": {"wasmhost": {"command": "wasmhost", "args": ["serve", "--plugins", "/path/to/plugins"]}}}`,
+  {"mcpServers": {"wasmhost": {"command": "wasmhost", "args": ["serve", "--plugins", "/path/to/plugins"]}}}
+
+  # Streamable HTTP at http://127.0.0.1:8080/mcp instead of stdio
+  wasmhost serve --http 127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), &rf, pluginsDir, workers)
+			return serve(cmd.Context(), &rf, &hf, pluginsDir, workers)
 		},
 	}
 	rf.register(cmd)
 	cmd.Flags().StringVar(&pluginsDir, "plugins", "plugins", "directory of plugins to serve")
 	cmd.Flags().IntVar(&workers, "workers", 8, "tool calls that may run at once (a call waiting for the user holds one)")
+	hf.register(cmd)
 	return cmd
 }
 
-func serve(ctx context.Context, rf *runtimeFlags, pluginsDir string, workers int) error {
+func serve(ctx context.Context, rf *runtimeFlags, hf *httpFlags, pluginsDir string, workers int) error {
 	logger := rf.logger()
 	if fi, err := os.Stat(pluginsDir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("plugins directory %q not found: pass --plugins DIR (a directory of .wasm files or Go plugin sources)", pluginsDir)
@@ -98,5 +103,8 @@ func serve(ctx context.Context, rf *runtimeFlags, pluginsDir string, workers int
 	})
 	defer wg.Wait()
 	defer cancel()
+	if hf.addr != "" {
+		return hf.serve(ctx, srv, logger)
+	}
 	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
 }

@@ -38,6 +38,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tasks.Store) {
 		{"List", testList},
 		{"Transitions", testTransitions},
 		{"Input", testInput},
+		{"Reask", testReask},
+		{"Detach", testDetach},
 		{"AwaitWakes", testAwaitWakes},
 		{"Expiry", testExpiry},
 		{"Races", testRaces},

@@ -1,0 +1,166 @@
+package mcpserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// HTTPOptions configure the Streamable HTTP endpoint.
+type HTTPOptions struct {
+	// AllowedHosts are host names (without port) accepted in the Host and
+	// Origin headers besides the loopback names; everything else is
+	// refused with 403 to stop DNS rebinding. "*" allows any.
+	AllowedHosts []string
+	// SessionTimeout closes stateful sessions idle this long; 0 means 30m.
+	SessionTimeout time.Duration
+}
+
+// modernVersion is the first protocol version of the stateless lifecycle
+// (SEP-2575), with tasks as an extension and multi-round-trip input.
+const modernVersion = "2026-07-28"
+
+// HTTPHandler serves MCP over Streamable HTTP. One URL serves both
+// lifecycles: requests of 2026-07-28 and later (recognised by their
+// MCP-Protocol-Version header) go to go-sdk's stateless handler, everything
+// else to its stateful, session-based one. go-sdk serves the new protocol
+// only in stateless mode and the old only with sessions, hence two handlers
+// over the one server.
+func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = 30 * time.Minute
+	}
+	get := func(*http.Request) *mcp.Server { return s.mcp }
+	logger := slogFor(s.logger.Named("http"))
+	stateful := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Logger: logger, SessionTimeout: opts.SessionTimeout})
+	stateless := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Logger: logger, Stateless: true})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hostAllowed(r, opts.AllowedHosts) {
+			http.Error(w, "forbidden: Host or Origin is not an allowed host (DNS rebinding protection; see --allow-host)", http.StatusForbidden)
+			return
+		}
+		if v := r.Header.Get("Mcp-Protocol-Version"); v >= modernVersion {
+			if r.Method == http.MethodPost && !checkTaskName(w, r) {
+				return
+			}
+			stateless.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodPost {
+			liftTaskFieldInBody(r)
+		}
+		stateful.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed is the DNS-rebinding check: the Host header, and the Origin
+// header when a browser sent one, must name loopback or an allowed host.
+func hostAllowed(r *http.Request, allowed []string) bool {
+	ok := func(host string) bool {
+		if slices.Contains(allowed, "*") || slices.Contains(allowed, host) {
+			return true
+		}
+		if host == "localhost" {
+			return true
+		}
+		ip := net.ParseIP(strings.Trim(host, "[]"))
+		return ip != nil && ip.IsLoopback()
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if !ok(host) {
+		return false
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		if err != nil || !ok(u.Hostname()) {
+			return false
+		}
+	}
+	return true
+}
+
+// readBody returns the request body and puts it back for the next reader.
+func readBody(r *http.Request) []byte {
+	if r.Body == nil {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxLine))
+	r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return nil
+	}
+	return body
+}
+
+// liftTaskFieldInBody does for HTTP what the stdio connection does: keep the
+// 2025-11-25 task field of tools/call from being dropped by go-sdk.
+func liftTaskFieldInBody(r *http.Request) {
+	body := readBody(r)
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(body, &msg) != nil || string(msg["method"]) != `"tools/call"` || len(msg["params"]) == 0 {
+		return
+	}
+	msg["params"] = liftTaskField(msg["params"])
+	if out, err := json.Marshal(msg); err == nil {
+		r.Body = io.NopCloser(bytes.NewReader(out))
+		r.ContentLength = int64(len(out))
+	}
+}
+
+// checkTaskName enforces SEP-2243's Mcp-Name header for the tasks methods,
+// which go-sdk checks only for the methods it knows: the header must name
+// the taskId of the body. It writes the error and returns false on a
+// mismatch.
+func checkTaskName(w http.ResponseWriter, r *http.Request) bool {
+	method := r.Header.Get("Mcp-Method")
+	if method != "tasks/get" && method != "tasks/update" && method != "tasks/cancel" {
+		return true
+	}
+	body := readBody(r)
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			TaskID string `json:"taskId"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &msg) != nil || msg.Method != method {
+		return true // go-sdk reports malformed bodies and method mismatches
+	}
+	name := strings.TrimSpace(r.Header.Get("Mcp-Name"))
+	if name == msg.Params.TaskID {
+		return true
+	}
+	if len(msg.ID) == 0 {
+		msg.ID = json.RawMessage("null")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      msg.ID,
+		"error": map[string]any{
+			"code":    codeHeaderMismatch,
+			"message": "header mismatch: Mcp-Name must be the taskId of the request",
+		},
+	})
+	return false
+}
+
+// JSON-RPC error codes of the 2026-07-28 protocol.
+const (
+	codeHeaderMismatch          = -32020
+	codeMissingClientCapability = -32021
+)
