@@ -32,7 +32,12 @@ func clientCaps(ss *mcp.ServerSession, params mcp.Params) *mcp.ClientCapabilitie
 	if params != nil {
 		if raw, ok := params.GetMeta()[metaClientCapabilities]; ok {
 			var caps mcp.ClientCapabilities
+			var roots struct {
+				Roots *mcp.RootCapabilities `json:"roots"`
+			}
 			if data, err := json.Marshal(raw); err == nil && json.Unmarshal(data, &caps) == nil {
+				_ = json.Unmarshal(data, &roots) // go-sdk's type cannot tell {} from absent
+				caps.RootsV2 = roots.Roots
 				return &caps
 			}
 		}

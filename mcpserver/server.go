@@ -105,10 +105,18 @@ func New(opts Options) (*Server, error) {
 		tools:    make(map[string]*servedTool),
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "wasmhost", Version: opts.Version}, &mcp.ServerOptions{
+		// Plugins provide tools only (ABI v1); prompts and resources are
+		// declared, and listed empty, so that clients can ask.
 		Capabilities: &mcp.ServerCapabilities{
-			Logging:    &mcp.LoggingCapabilities{},
-			Tools:      &mcp.ToolCapabilities{ListChanged: true},
-			Extensions: map[string]any{tasksExtension: map[string]any{}},
+			Logging:     &mcp.LoggingCapabilities{},
+			Tools:       &mcp.ToolCapabilities{ListChanged: true},
+			Prompts:     &mcp.PromptCapabilities{},
+			Resources:   &mcp.ResourceCapabilities{},
+			Completions: &mcp.CompletionCapabilities{},
+			Extensions:  map[string]any{tasksExtension: map[string]any{}},
+		},
+		CompletionHandler: func(context.Context, *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+			return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, nil
 		},
 		Logger: slogFor(opts.Logger.Named("go-sdk")),
 	})

@@ -55,6 +55,21 @@ type taskRequest struct {
 
 // middleware adds what go-sdk does not model to the standard methods.
 func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	route := s.route(next)
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := route(ctx, method, req)
+		// go-sdk stamps resultType on its own results for 2026-07-28
+		// clients; the results we build need it too.
+		if raw, ok := res.(*rawResult); ok && raw != nil && raw.body["resultType"] == nil {
+			if ss, ok := req.GetSession().(*mcp.ServerSession); ok && s.sessionFor(ss).modern() {
+				raw.body["resultType"] = "complete"
+			}
+		}
+		return res, err
+	}
+}
+
+func (s *Server) route(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch method {
 		case "initialize":

@@ -2,12 +2,17 @@
 # Run the official MCP conformance suite (server scenarios) against wasmhost
 # (or any MCP server) over Streamable HTTP.
 #
-# DRAFT — see docs/research/conformance.md for what each scenario needs.
+# See docs/research/conformance.md for what each scenario needs.
 #
 # Usage:
+#   scripts/conformance.sh                 # wasmhost itself: build it, then run
+#                                          # every scenario against
+#                                          # `wasmhost serve --http` on the
+#                                          # embedded store and on Redis
+#                                          # ($REDIS_URL, default db 15 of
+#                                          # 127.0.0.1:6379); one table, per store
 #   scripts/conformance.sh --url http://127.0.0.1:8080/mcp
 #   scripts/conformance.sh --server-cmd 'path/to/server --listen 127.0.0.1:{port}' [--path /mcp]
-#   (wasmhost serve is stdio-only today; the suite needs a Streamable HTTP endpoint)
 #
 # Options:
 #   --url URL              test an already running server
@@ -74,7 +79,36 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
-[[ -n "$URL" || -n "$SERVER_CMD" ]] || die "one of --url or --server-cmd is required"
+if [[ -z "$URL" && -z "$SERVER_CMD" ]]; then
+  # wasmhost mode: the fixtures are the WASM guests in testdata/conformance.
+  BIN_DIR="$(mktemp -d)"
+  trap 'rm -rf "$BIN_DIR"' EXIT
+  echo "conformance.sh: building wasmhost" >&2
+  (cd "$REPO_ROOT" && go build -o "$BIN_DIR/wasmhost" ./cmd/wasmhost) || die "go build failed"
+  REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
+  REDIS="${REDIS%/}"; [[ "$REDIS" =~ /[0-9]+$ ]] || REDIS="$REDIS/15"
+  SERVE="$BIN_DIR/wasmhost serve --http 127.0.0.1:{port} --plugins $REPO_ROOT/testdata/conformance --cache-dir $CACHE_DIR/wasmhost --log-level warn"
+  STAMP_DIR="$CACHE_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)"
+  inner=(--expected-failures "$EXPECTED_FILE" --timeout "$TIMEOUT_MS" --cache-dir "$CACHE_DIR" --wires "$WIRES")
+  for sc in "${SCENARIOS[@]}"; do inner+=(--scenario "$sc"); done
+  [[ $STRICT == 1 ]] && inner+=(--strict)
+  rc=0
+  for store in memory redis; do
+    extra=""; [[ $store == redis ]] && extra=" --redis $REDIS"
+    echo "conformance.sh: == store: $store" >&2
+    mkdir -p "$STAMP_DIR"
+    "${BASH_SOURCE[0]}" --server-cmd "$SERVE$extra" --results-dir "$STAMP_DIR/$store" "${inner[@]}" \
+      > "$STAMP_DIR/$store.txt" || rc=1
+  done
+  printf '\n%-48s | %-6s | %-6s\n' scenario memory redis
+  printf '%s\n' "-------------------------------------------------+--------+-------"
+  join -t $'\t' -a1 -e '-' -o 0,1.2,2.2 "$STAMP_DIR/memory/summary.tsv" "$STAMP_DIR/redis/summary.tsv" |
+    awk -F'\t' '{ printf "%-48s | %-6s | %s\n", $1, $2, $3 }'
+  for store in memory redis; do
+    printf '%s: ' "$store"; tail -n 1 "$STAMP_DIR/$store.txt"
+  done
+  exit $rc
+fi
 [[ -z "$URL" || -z "$SERVER_CMD" ]] || die "--url and --server-cmd are mutually exclusive"
 [[ "$WIRES" == default || "$WIRES" == all ]] || die "--wires must be 'default' or 'all'"
 
@@ -236,6 +270,11 @@ for run in "${RUNS[@]}"; do
   fi
   printf '%-48s | %-6s | %s\n' "$key" "$st" "$note"
 done
+for run in "${RUNS[@]}"; do
+  key="${run%%|*}"; st="${STATUS[$key]}"
+  if [[ "$st" == fail && -n "${EXPECTED[$key]+x}" ]]; then st=xfail; fi
+  printf '%s\t%s\n' "$key" "$st"
+done | sort > "$RESULTS_DIR/summary.tsv"
 echo
 echo "conformance: ${#RUNS[@]} runs; ok=$n_pass expected-fail=$n_xfail unexpected-fail=$n_fail stale-baseline=$n_stale skipped=$n_skip"
 

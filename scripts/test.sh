@@ -3,7 +3,10 @@
 #   Go: gofmt, go vet, go test -race (unit, host, store, front end; Redis
 #       tests use REDIS_URL, default redis://127.0.0.1:6379)
 #   Node: the official TypeScript SDK client against `wasmhost serve`
-# Needs Go 1.26+, Node 20+ and npm; everything else it installs itself.
+#   Conformance: the official MCP conformance suite (pinned) against
+#       `wasmhost serve --http`, embedded store and Redis
+# Needs Go 1.26+, Node 20+ and npm; everything else (pinned npm packages,
+# Node 22 for the conformance suite) it installs itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,5 +34,8 @@ step "TypeScript SDK end to end (e2e/ts)"
 (cd e2e/ts && npm ci --no-audit --no-fund --loglevel=error)
 WASMHOST_BIN="$bin_dir/wasmhost" WASMHOST_PLUGINS="$PWD/plugins" \
   node --test --test-concurrency=1 e2e/ts/
+
+step "MCP conformance suite (scripts/conformance.sh)"
+scripts/conformance.sh
 
 echo "all tests passed" >&2
