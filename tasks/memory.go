@@ -166,6 +166,19 @@ func takeAnswers(answers map[string]abi.InputResponse, keys []string) (map[strin
 	return got, true
 }
 
+func (m *Memory) Restart(_ context.Context, id string) error {
+	return m.update(id, func(mt *memTask) error {
+		t := &mt.task
+		if t.Status.Terminal() {
+			return transitionError(id, t.Status, Working)
+		}
+		t.Status = Working
+		t.InputRequests = nil
+		clear(mt.answers)
+		return nil
+	})
+}
+
 func (m *Memory) Detach(_ context.Context, id string) error {
 	return m.update(id, func(mt *memTask) error {
 		t := &mt.task

@@ -278,3 +278,35 @@ func refusal(id string, to Status, key string, res []any) error {
 }
 
 func (r *Redis) Queue() Queue { return r.queue }
+
+// SharedKeySize is the length of the keys SharedKey makes.
+const SharedKeySize = 32
+
+// SharedKey returns the secret named name that every process sharing this
+// Redis and prefix agrees on: the first process to ask stores SharedKeySize
+// random bytes at P:key:<name> (never expiring), and every later one reads
+// them. Front ends use it to seal the requestState of 2026-07-28
+// input_required results, so that a state issued by one front end opens in
+// another.
+//
+// The key lives as long as Redis keeps its data. A Redis that restarts
+// without its data makes a new one for the next process that asks, while
+// processes already running keep the one they read; see docs/redis.md.
+func (r *Redis) SharedKey(ctx context.Context, name string) ([]byte, error) {
+	if name == "" || strings.ContainsAny(name, ":{} ") {
+		return nil, fmt.Errorf("tasks: shared key name %q: want a non-empty name without ':', '{', '}' or spaces", name)
+	}
+	proposal := make([]byte, SharedKeySize)
+	if _, err := rand.Read(proposal); err != nil {
+		return nil, fmt.Errorf("tasks: shared key %s: %w", name, err)
+	}
+	v, err := sharedKeyScript.Run(ctx, r.client, []string{r.opts.Prefix + ":key:" + name}, proposal).Text()
+	if err != nil {
+		return nil, fmt.Errorf("tasks: shared key %s: %w", name, r.fail(ctx, err))
+	}
+	if len(v) != SharedKeySize {
+		return nil, fmt.Errorf("tasks: shared key %s in Redis at %s is %d bytes, want %d; delete %s:key:%s to make a new one",
+			name, r.where, len(v), SharedKeySize, r.opts.Prefix, name)
+	}
+	return []byte(v), nil
+}

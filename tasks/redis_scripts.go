@@ -122,6 +122,30 @@ redis.call('DEL', KEYS[1] .. ':waiters') -- nobody needs waking any more
 return {'ok'}
 `)
 
+// restartScript starts a task over for a new run: working, no pending
+// requests, no untaken answers. Waiting processes are woken (changed) and
+// then forgotten: a guest of the earlier run has nothing left to wait for.
+// KEYS: task, input, answers. ARGV: channel, id, updated.
+var restartScript = redis.NewScript(scriptLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+if terminal(from) then return {'terminal', from} end
+redis.call('DEL', KEYS[2], KEYS[3])
+changed('working')
+redis.call('DEL', KEYS[1] .. ':waiters')
+return {'ok'}
+`)
+
+// sharedKeyScript returns the value of a key, setting it to ARGV[1] first
+// if it has none: every process that asks gets the first one's value.
+// KEYS: the key. ARGV: the value to propose.
+var sharedKeyScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`)
+
 // detachScript turns a detachable call into a task: the mutable 'kind'
 // field overrides the record's, and the task joins its owner's index.
 // KEYS: task [, owner index]. ARGV: channel, id, updated, index member.

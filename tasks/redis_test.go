@@ -126,6 +126,7 @@ func TestRedisRaceChecksBite(t *testing.T) {
 	}{
 		{"answer checked before a cancel, written after it", tasks.RacyAnswer, storetest.RaceCancelAnswer},
 		{"cancel checked before a completion, written after it", tasks.RacyCancel, storetest.RaceFinish},
+		{"restart checked before a cancel, written after it", tasks.RacyRestart, storetest.RaceRestartCancel},
 		{"answer to a request the task is not waiting on", tasks.UnwaitedAnswer,
 			func(ctx context.Context, s tasks.Store, _ int) error { return storetest.StaleAnswer(ctx, s) }},
 	} {
@@ -274,5 +275,77 @@ func TestRedisCrossProcess(t *testing.T) {
 	}
 	if r := <-guest; !errors.Is(r.err, tasks.ErrTerminal) {
 		t.Fatalf("guest waiting when the front end cancelled got %v, want ErrTerminal", r.err)
+	}
+}
+
+// TestRedisSharedKey: processes on one prefix agree on a key, made once;
+// names and prefixes keep keys apart; a key lost with Redis's data is made
+// afresh.
+func TestRedisSharedKey(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx := t.Context()
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	a := newRedis(t, tasks.RedisOptions{Prefix: prefix})
+	b := newRedis(t, tasks.RedisOptions{Prefix: prefix})
+	other := newRedis(t, tasks.RedisOptions{})
+
+	// Many processes asking at once still get one key.
+	keys := make([][]byte, 8)
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() { keys[i], errs[i] = s.SharedKey(ctx, "state") })
+	}
+	wg.Wait()
+	for i := range keys {
+		if errs[i] != nil {
+			t.Fatalf("SharedKey: %v", errs[i])
+		}
+		if len(keys[i]) != tasks.SharedKeySize {
+			t.Fatalf("SharedKey is %d bytes, want %d", len(keys[i]), tasks.SharedKeySize)
+		}
+		if string(keys[i]) != string(keys[0]) {
+			t.Fatalf("two processes on one prefix got different keys")
+		}
+	}
+	again, err := b.SharedKey(ctx, "state")
+	if err != nil || string(again) != string(keys[0]) {
+		t.Errorf("asking again: %x, %v; want the same key", again, err)
+	}
+	if ttl := rawClient(t).PTTL(ctx, prefix+":key:state").Val(); ttl != -1 {
+		t.Errorf("%s:key:state has TTL %s, want none", prefix, ttl)
+	}
+	for what, s := range map[string]*tasks.Redis{"another name": a, "another prefix": other} {
+		name := "state"
+		if what == "another name" {
+			name = "other"
+		}
+		k, err := s.SharedKey(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(k) == string(keys[0]) {
+			t.Errorf("%s got the same key", what)
+		}
+	}
+	for _, bad := range []string{"", "a:b", "{x}", "a b"} {
+		if _, err := a.SharedKey(ctx, bad); err == nil {
+			t.Errorf("SharedKey(%q) succeeded", bad)
+		}
+	}
+
+	rawClient(t).Del(ctx, prefix+":key:state") // as a Redis restarted without its data
+	fresh, err := a.SharedKey(ctx, "state")
+	if err != nil || len(fresh) != tasks.SharedKeySize || string(fresh) == string(keys[0]) {
+		t.Errorf("after the key was lost: %x, %v; want a new key", fresh, err)
+	}
+	rawClient(t).Set(ctx, prefix+":key:state", "short", 0)
+	if _, err := a.SharedKey(ctx, "state"); err == nil || !strings.Contains(err.Error(), "delete") {
+		t.Errorf("a damaged key: %v, want an error saying to delete it", err)
 	}
 }

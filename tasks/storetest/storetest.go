@@ -3,8 +3,9 @@
 // the same. It is a test helper; production code never imports it.
 //
 // Run runs everything. The race checks (RaceFinish, RaceCancelAnswer,
-// RaceAnswerAnswer, StaleAnswer) are exported on their own as well, so that
-// a store's own tests can show they catch a deliberately broken store.
+// RaceAnswerAnswer, RaceRestartCancel, StaleAnswer) are exported on their
+// own as well, so that a store's own tests can show they catch a
+// deliberately broken store.
 package storetest
 
 import (
@@ -40,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tasks.Store) {
 		{"Input", testInput},
 		{"Reask", testReask},
 		{"Detach", testDetach},
+		{"Restart", testRestart},
 		{"AwaitWakes", testAwaitWakes},
 		{"Expiry", testExpiry},
 		{"Races", testRaces},
