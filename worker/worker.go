@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -62,9 +63,13 @@ func New(opts Options) *Worker {
 	return w
 }
 
-// Run works until ctx ends, then waits for the tasks it holds to stop.
+// Run works until ctx ends, then stops the tasks it holds and returns once
+// they and every goroutine it started have stopped. A task stopped that way
+// is handed back when its tool is idempotent (Restart, queued again, for
+// this or another worker) and failed otherwise: the redelivery policy.
 func (w *Worker) Run(ctx context.Context) error {
-	if _, err := tasks.NewWatcher(ctx, w.store, w.onEvent); err != nil {
+	watcher, err := tasks.NewWatcher(ctx, w.store, w.onEvent)
+	if err != nil {
 		return fmt.Errorf("watch task store: %w", err)
 	}
 	var wg sync.WaitGroup
@@ -72,6 +77,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Go(func() { w.loop(ctx) })
 	}
 	wg.Wait()
+	<-watcher.Done()
 	return nil
 }
 
@@ -90,45 +96,103 @@ func (w *Worker) onEvent(e tasks.Event) {
 
 func (w *Worker) loop(ctx context.Context) {
 	q := w.store.Queue()
+	failing := false
 	for {
 		d, err := q.Next(ctx)
 		if ctx.Err() != nil {
+			if d != nil {
+				w.release(ctx, d)
+			}
 			return
 		}
 		if err != nil {
-			w.logger.Error("could not take work from the queue", "error", err)
-			continue // Next blocks on the backend; a failing backend returns at its own pace
+			// Next paces itself against a failing backend. Say so once
+			// per outage, not once a second.
+			if !failing {
+				w.logger.Error("could not take work from the queue; retrying", "error", err)
+			} else {
+				w.logger.Debug("could not take work from the queue", "error", err)
+			}
+			failing = true
+			continue
 		}
-		w.handle(ctx, d)
-		if err := d.Ack(context.WithoutCancel(ctx)); err != nil {
+		if failing {
+			w.logger.Info("taking work from the queue again")
+			failing = false
+		}
+		if !w.handle(ctx, d) {
+			continue // left unacknowledged for another worker
+		}
+		if err := w.retry(ctx, d.Ack); err != nil {
 			w.logger.Error("could not acknowledge task", "task", d.TaskID(), "error", err)
 		}
 	}
 }
 
-func (w *Worker) handle(ctx context.Context, d tasks.Delivery) {
+// release gives back a delivery taken as the worker stopped, before its
+// guest ran: queued afresh, for the next worker to run as if new. A
+// redelivered one is left unacknowledged instead, so that the next worker
+// still applies the redelivery policy to it.
+func (w *Worker) release(ctx context.Context, d tasks.Delivery) {
+	if d.Redelivered() {
+		return
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := w.store.Queue().Enqueue(bg, d.TaskID()); err != nil {
+		w.logger.Warn("could not give back a task taken while stopping; the queue will hand it on", "task", d.TaskID(), "error", err)
+		return
+	}
+	if err := d.Ack(bg); err != nil {
+		w.logger.Warn("could not acknowledge a task given back", "task", d.TaskID(), "error", err)
+	}
+}
+
+// handle runs one delivery and reports whether it is done with: the task's
+// outcome recorded (or handed back), so the entry may be acknowledged. It
+// is not done when the store could not be reached before the worker
+// stopped; the queue then hands the entry to another worker.
+func (w *Worker) handle(ctx context.Context, d tasks.Delivery) bool {
 	id := d.TaskID()
-	t, err := w.store.Get(ctx, id)
-	if err != nil {
+	var t *tasks.Task
+	err := w.retry(ctx, func(ctx context.Context) (err error) {
+		t, err = w.store.Get(ctx, id)
+		return err
+	})
+	switch {
+	case errors.Is(err, tasks.ErrUnavailable):
+		return false
+	case err != nil:
 		w.logger.Warn("queued task is gone", "task", id, "error", err)
-		return
+		return true
+	case t.Status.Terminal():
+		return true
 	}
-	if t.Status.Terminal() {
-		return
+	if d.Redelivered() {
+		if !t.Idempotent {
+			return w.fail(ctx, t, fmt.Sprintf("the worker running tool %s stopped before it finished, and the tool is not declared idempotent (annotations.idempotentHint), so it was not run again", t.Tool))
+		}
+		// Questions the earlier run asked, and answers it never took,
+		// belong to that run: start over clean.
+		err := w.retry(ctx, func(ctx context.Context) error { return w.store.Restart(ctx, t.ID) })
+		switch {
+		case errors.Is(err, tasks.ErrUnavailable):
+			return false
+		case errors.Is(err, tasks.ErrTerminal), errors.Is(err, tasks.ErrNotFound):
+			return true
+		case err != nil:
+			w.logger.Error("could not restart task", "task", t.ID, "error", err)
+			return true
+		}
+		w.logger.Info("re-running an idempotent task whose worker stopped", "task", t.ID, "tool", t.Tool)
 	}
-	if d.Redelivered() && !t.Idempotent {
-		w.fail(ctx, t, fmt.Sprintf("the worker running tool %s stopped before it finished, and the tool is not declared idempotent, so it was not run again", t.Tool))
-		return
-	}
-	w.run(ctx, t)
+	return w.run(ctx, t, d)
 }
 
 // run executes t's guest and records how it ended.
-func (w *Worker) run(ctx context.Context, t *tasks.Task) {
+func (w *Worker) run(ctx context.Context, t *tasks.Task, d tasks.Delivery) bool {
 	entry, ok := w.tools.Lookup(t.Tool)
 	if !ok {
-		w.fail(ctx, t, fmt.Sprintf("tool %s is not served by any plugin any more", t.Tool))
-		return
+		return w.fail(ctx, t, fmt.Sprintf("tool %s is not served by any plugin any more", t.Tool))
 	}
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -142,46 +206,102 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task) {
 	}()
 	// The task may have been cancelled before we registered for the event.
 	if cur, err := w.store.Get(ctx, t.ID); err == nil && cur.Status.Terminal() {
-		return
+		return true
 	}
 
 	env := elicit.NewGuestEnv(w.store, t, w.logger)
 	res, err := entry.Plugin.Call(callCtx, t.Tool, t.Args, env)
 	switch {
 	case errors.Is(context.Cause(callCtx), ErrTaskEnded):
-		return // cancelled through the store: that already recorded the outcome
+		return true // cancelled through the store: that already recorded the outcome
+	case err == nil:
+		return w.complete(ctx, t, res)
 	case ctx.Err() != nil:
-		w.fail(ctx, t, "wasmhost shut down while the task was running")
-	case err != nil:
-		w.fail(ctx, t, err.Error())
+		return w.interrupted(ctx, t, d)
 	default:
-		w.complete(ctx, t, res)
+		return w.fail(ctx, t, err.Error())
 	}
 }
 
-func (w *Worker) complete(ctx context.Context, t *tasks.Task, res *abi.CallResult) {
+// interrupted applies the redelivery policy to a task stopped because the
+// worker is stopping: an idempotent task starts over on the queue at once
+// (another worker, or this one when it comes back, runs it again); any
+// other task fails with a message saying why.
+func (w *Worker) interrupted(ctx context.Context, t *tasks.Task, d tasks.Delivery) bool {
+	if !t.Idempotent {
+		return w.fail(ctx, t, fmt.Sprintf("the worker running tool %s shut down before it finished, and the tool is not declared idempotent (annotations.idempotentHint), so it was not run again", t.Tool))
+	}
+	bg := context.WithoutCancel(ctx)
+	err := w.store.Restart(bg, t.ID)
+	switch {
+	case errors.Is(err, tasks.ErrTerminal), errors.Is(err, tasks.ErrNotFound):
+		return true
+	case err != nil:
+		// Left unacknowledged: the queue hands it on after the claim time.
+		w.logger.Warn("could not hand back the task; the queue will hand it on", "task", t.ID, "error", err)
+		return false
+	}
+	if err := w.store.Queue().Enqueue(bg, t.ID); err != nil {
+		w.logger.Warn("could not queue the task again; the queue will hand it on", "task", t.ID, "error", err)
+		return false
+	}
+	w.logger.Info("handed back an idempotent task on shutdown", "task", t.ID, "tool", t.Tool)
+	return true
+}
+
+func (w *Worker) complete(ctx context.Context, t *tasks.Task, res *abi.CallResult) bool {
 	raw, err := json.Marshal(res)
 	if err != nil {
-		w.fail(ctx, t, fmt.Sprintf("encode result: %v", err))
-		return
+		return w.fail(ctx, t, fmt.Sprintf("encode result: %v", err))
 	}
-	w.record(t, w.store.Complete(context.WithoutCancel(ctx), t.ID, raw))
+	return w.record(t, w.retry(ctx, func(ctx context.Context) error { return w.store.Complete(ctx, t.ID, raw) }))
 }
 
-func (w *Worker) fail(ctx context.Context, t *tasks.Task, msg string) {
-	err := w.store.Fail(context.WithoutCancel(ctx), t.ID, msg)
+func (w *Worker) fail(ctx context.Context, t *tasks.Task, msg string) bool {
+	err := w.retry(ctx, func(ctx context.Context) error { return w.store.Fail(ctx, t.ID, msg) })
 	if err == nil {
 		w.logger.Warn("task failed", "task", t.ID, "tool", t.Tool, "reason", msg)
 	}
-	w.record(t, err)
+	return w.record(t, err)
 }
 
-func (w *Worker) record(t *tasks.Task, err error) {
+// record logs how recording an outcome went and reports whether the task
+// is done with.
+func (w *Worker) record(t *tasks.Task, err error) bool {
 	switch {
 	case err == nil:
 	case errors.Is(err, tasks.ErrTerminal):
 		w.logger.Debug("task ended elsewhere first", "task", t.ID, "error", err)
+	case errors.Is(err, tasks.ErrUnavailable):
+		w.logger.Error("could not record task outcome before stopping; the queue will hand the task on", "task", t.ID, "error", err)
+		return false
 	default:
 		w.logger.Error("could not record task outcome", "task", t.ID, "error", err)
+	}
+	return true
+}
+
+// retry calls fn until it succeeds or fails for a reason other than an
+// unreachable store, pausing between attempts (100ms doubling to 2s). Once
+// ctx has ended it makes one more attempt and gives up after it. Each
+// attempt gets a context that outlives ctx, so that a stopping worker can
+// still record what its guests did.
+func (w *Worker) retry(ctx context.Context, fn func(context.Context) error) error {
+	var pause time.Duration
+	for {
+		err := fn(context.WithoutCancel(ctx))
+		if err == nil || !errors.Is(err, tasks.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		if pause == 0 {
+			w.logger.Warn("task store unavailable; retrying", "error", err)
+		}
+		pause = min(max(2*pause, 100*time.Millisecond), 2*time.Second)
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 }
