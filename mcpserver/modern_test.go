@@ -7,17 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/wasmhost/wasmhost/mcpserver"
 	"github.com/wasmhost/wasmhost/tasks"
-	"github.com/wasmhost/wasmhost/worker"
 )
 
 // modernClient speaks the stateless 2026-07-28 wire over HTTP: one POST per
@@ -30,28 +25,15 @@ type modernClient struct {
 	store tasks.Store // to wait on, instead of polling
 }
 
+// newHTTPFixture serves a new front end over HTTP.
 func newHTTPFixture(t *testing.T, store tasks.Store) (string, tasks.Store) {
 	t.Helper()
-	cat := sharedCatalog(t)
 	if store == nil {
 		store = tasks.NewMemory()
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn, Name: t.Name()})
-	srv, err := mcpserver.New(mcpserver.Options{Catalog: cat, Store: store, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	w := worker.New(worker.Options{Store: store, Tools: cat, Logger: logger})
-	wg.Go(func() { _ = w.Run(ctx) })
+	_, srv, _ := newServer(t, store)
 	hs := httptest.NewServer(srv.HTTPHandler(mcpserver.HTTPOptions{}))
-	t.Cleanup(func() {
-		hs.Close()
-		cancel()
-		wg.Wait()
-		srv.Close()
-	})
+	t.Cleanup(hs.Close) // runs before newServer's cleanup
 	return hs.URL, store
 }
 

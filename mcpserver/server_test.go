@@ -57,34 +57,42 @@ func sharedCatalog(t *testing.T) *host.Catalog {
 	return catalog
 }
 
-func newFixture(t *testing.T, store tasks.Store) *fixture {
+// newServer starts a front end and one worker slot over the example
+// plugins; t's cleanup stops them after ctx's users (closed first).
+func newServer(t *testing.T, store tasks.Store) (context.Context, *mcpserver.Server, *sync.WaitGroup) {
 	t.Helper()
 	cat := sharedCatalog(t)
-	if store == nil {
-		store = tasks.NewMemory()
-	}
 	logger := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn, Name: t.Name()})
 	srv, err := mcpserver.New(mcpserver.Options{Catalog: cat, Store: store, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	wg := &sync.WaitGroup{}
 	w := worker.New(worker.Options{Store: store, Tools: cat, Logger: logger, Concurrency: 1})
 	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		srv.Close()
+	})
+	return ctx, srv, wg
+}
 
+// newFixture connects a raw stdio client to a new front end.
+func newFixture(t *testing.T, store tasks.Store) *fixture {
+	t.Helper()
+	if store == nil {
+		store = tasks.NewMemory()
+	}
+	ctx, srv, wg := newServer(t, store)
 	clientR, serverW := io.Pipe()
 	serverR, clientW := io.Pipe()
 	wg.Go(func() {
 		_ = srv.ServeStdio(ctx, serverR, serverW)
 		serverW.Close()
 	})
-	t.Cleanup(func() {
-		clientW.Close()
-		cancel()
-		wg.Wait()
-		srv.Close()
-	})
+	t.Cleanup(func() { clientW.Close() }) // runs before newServer's cleanup
 	return &fixture{wireClient: newWireClient(t, clientR, clientW), store: store}
 }
 
