@@ -44,7 +44,7 @@ client asks for one, and can ask the user questions while they run.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), buildCommand(), newCommand(), callCommand(), inspectCommand(), versionCommand())
+	root.AddCommand(serveCommand(), workerCommand(), buildCommand(), newCommand(), callCommand(), inspectCommand(), versionCommand())
 	return root
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -10,13 +11,13 @@ import (
 
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/mcpserver"
-	"github.com/wasmhost/wasmhost/tasks"
 	"github.com/wasmhost/wasmhost/worker"
 )
 
 func serveCommand() *cobra.Command {
 	var (
 		rf         runtimeFlags
+		sf         storeFlags
 		pluginsDir string
 		workers    int
 		hf         httpFlags
@@ -29,7 +30,13 @@ func serveCommand() *cobra.Command {
 The directory may hold .wasm files and directories of Go source written with
 the guest SDK (built on first use, then cached). It is watched: adding,
 replacing or removing a plugin updates the tools and notifies the client.
-Stdout carries JSON-RPC only; logs go to stderr.`,
+Stdout carries JSON-RPC only; logs go to stderr.
+
+Tasks live in an embedded store by default, and die with the process. With
+--redis they live in Redis, shared with other front ends and with "wasmhost
+worker" processes: tasks outlive a restart of this process (a client that
+comes back finds them with tasks/get and tasks/result), and --workers 0
+makes this process a front end only, leaving the guests to the workers.`,
 		Example: `  # serve the example plugins (what an MCP client runs)
   wasmhost serve --plugins ./plugins
 
@@ -37,23 +44,36 @@ Stdout carries JSON-RPC only; logs go to stderr.`,
   {"mcpServers": {"wasmhost": {"command": "wasmhost", "args": ["serve", "--plugins", "/path/to/plugins"]}}}
 
   # Streamable HTTP at http://127.0.0.1:8080/mcp instead of stdio
-  wasmhost serve --http 127.0.0.1:8080`,
+  wasmhost serve --http 127.0.0.1:8080
+
+  # tasks in Redis; guests run here and in any "wasmhost worker"
+  wasmhost serve --redis redis://127.0.0.1:6379
+
+  # a front end only: guests run in "wasmhost worker" processes
+  wasmhost serve --redis redis://127.0.0.1:6379 --workers 0 --http 127.0.0.1:8080`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), &rf, &hf, pluginsDir, workers)
+			return serve(cmd.Context(), &rf, &sf, &hf, pluginsDir, workers)
 		},
 	}
 	rf.register(cmd)
+	sf.register(cmd)
 	cmd.Flags().StringVar(&pluginsDir, "plugins", "plugins", "directory of plugins to serve")
-	cmd.Flags().IntVar(&workers, "workers", 8, "tool calls that may run at once (a call waiting for the user holds one)")
+	cmd.Flags().IntVar(&workers, "workers", 8, "tool calls this process runs at once (a call waiting for the user holds one); 0 runs none, for a front end whose calls run in \"wasmhost worker\" processes (needs --redis)")
 	hf.register(cmd)
 	return cmd
 }
 
-func serve(ctx context.Context, rf *runtimeFlags, hf *httpFlags, pluginsDir string, workers int) error {
+func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags, pluginsDir string, workers int) error {
 	logger := rf.logger()
-	if fi, err := os.Stat(pluginsDir); err != nil || !fi.IsDir() {
-		return fmt.Errorf("plugins directory %q not found: pass --plugins DIR (a directory of .wasm files or Go plugin sources)", pluginsDir)
+	if err := checkPluginsDir(pluginsDir); err != nil {
+		return err
+	}
+	switch {
+	case workers < 0:
+		return fmt.Errorf("--workers %d: want 0 or more", workers)
+	case workers == 0 && sf.url() == "":
+		return errors.New("--workers 0 runs no tool calls here, and with the embedded store no other process can: pass --redis URL and start \"wasmhost worker\" processes, or give --workers 1 or more")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -84,23 +104,38 @@ func serve(ctx context.Context, rf *runtimeFlags, hf *httpFlags, pluginsDir stri
 	defer catalog.Close()
 	logger.Info("serving plugins", "dir", pluginsDir, "tools", len(catalog.Tools()), "problems", len(catalog.Problems()))
 
-	store := tasks.NewMemory()
+	store, shared, err := sf.open(ctx, logger)
+	if err != nil {
+		return err
+	}
 	defer store.Close()
+	opts := mcpserver.Options{Catalog: catalog, Store: store, Logger: logger.Named("mcp"), Version: version}
+	if shared != nil {
+		// A requestState sealed here must open in any front end of the
+		// same store.
+		if opts.StateKey, err = shared.SharedKey(ctx, stateKeyName); err != nil {
+			return err
+		}
+	}
 	mu.Lock()
-	srv, err = mcpserver.New(mcpserver.Options{Catalog: catalog, Store: store, Logger: logger.Named("mcp"), Version: version})
+	srv, err = mcpserver.New(opts)
 	mu.Unlock()
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 
-	w := worker.New(worker.Options{Store: store, Tools: catalog, Concurrency: workers, Logger: logger.Named("worker")})
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := w.Run(ctx); err != nil {
-			logger.Error("worker stopped", "error", err)
-		}
-	})
+	if workers > 0 {
+		w := worker.New(worker.Options{Store: store, Tools: catalog, Concurrency: workers, Logger: logger.Named("worker")})
+		wg.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				logger.Error("worker stopped", "error", err)
+			}
+		})
+	} else {
+		logger.Info("front end only (--workers 0): tool calls run in wasmhost worker processes")
+	}
 	defer wg.Wait()
 	defer cancel()
 	if hf.addr != "" {

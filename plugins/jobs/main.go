@@ -55,6 +55,9 @@ func init() {
 		Name:        "slow_compute",
 		Title:       "Slow compute",
 		Description: "Pretend to compute for the given number of seconds, reporting progress.",
+		// Running it twice does no harm: if its worker dies, another one
+		// runs it again from the start instead of failing the task.
+		Annotations: &guest.Annotations{IdempotentHint: true},
 		TaskSupport: guest.TaskOptional,
 	}, slowCompute)
 	guest.Register(guest.Tool{

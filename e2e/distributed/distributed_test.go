@@ -1,0 +1,320 @@
+package distributed_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	acceptDelete = map[string]any{"action": "accept", "content": map[string]any{"confirm": true}}
+	notesArgs    = map[string]any{"version": "v1.0.0", "commits": []string{"feat: scale out", "docs: redis"}}
+)
+
+// audience answers release_notes' question.
+func audience(who string) map[string]any {
+	return map[string]any{"action": "accept", "content": map[string]any{"audience": who}}
+}
+
+// TestRelayAcrossProcesses: a guest running in worker process B asks a
+// question; front end A, which holds the client's session, relays it as
+// elicitation/create naming the task; the answer resumes the guest in B.
+// Both the 2025-11-25 task flow and a plain call.
+func TestRelayAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.worker("worker B", "")
+	_, client := c.frontEnd("front end A", "")
+	client.initialize("2025-11-25", elicits)
+
+	id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
+	client.waitStatus(id, "input_required")
+	req := client.nextRequest("the question of confirm_delete")
+	if req.Method != "elicitation/create" || relatedTask(req) != id {
+		t.Fatalf("server asked %s naming task %q, want elicitation/create naming %s: %s", req.Method, relatedTask(req), id, req.Params)
+	}
+	if !strings.Contains(string(req.Params), "Delete notes.txt?") {
+		t.Errorf("question: %s", req.Params)
+	}
+	client.reply(req, acceptDelete)
+	res := decodeResult(t, client.taskResult(id), "tasks/result")
+	if res.text() != "Deleted notes.txt" {
+		t.Errorf("tasks/result: %q, want Deleted notes.txt", res.text())
+	}
+	if !strings.Contains(string(res.Meta["io.modelcontextprotocol/related-task"]), id) {
+		t.Errorf("tasks/result _meta %v does not name the task", res.Meta)
+	}
+	if got := client.getTask(id); got.Status != "completed" {
+		t.Errorf("tasks/get after the result: %+v", got)
+	}
+
+	// A plain call (no task) relays the same way, while tools/call is open.
+	pending := client.send("tools/call", map[string]any{"name": "confirm_delete", "arguments": map[string]any{"filename": "b.txt"}})
+	req = client.nextRequest("the question of a plain call")
+	if req.Method != "elicitation/create" || relatedTask(req) != "" {
+		t.Fatalf("plain call: server asked %s (related task %q)", req.Method, relatedTask(req))
+	}
+	client.reply(req, map[string]any{"action": "decline"})
+	if res := decodeResult(t, client.await(pending, "plain confirm_delete"), "plain call"); res.text() != "Kept b.txt" {
+		t.Errorf("plain call: %q, want Kept b.txt", res.text())
+	}
+}
+
+// reclaimed waits for the worker that takes over to say which policy it
+// applied, and returns how long after the kill that was.
+func reclaimed(t *testing.T, p *proc, killed time.Time, re string) time.Duration {
+	t.Helper()
+	p.waitLog(regexp.MustCompile(re))
+	d := time.Since(killed)
+	t.Logf("%s took the dead worker's task over %s after kill -9 (claim-idle %s)", p.name, d.Round(time.Millisecond), claimIdle)
+	return d
+}
+
+// TestWorkerKilled: kill -9 the worker running a task; another worker
+// takes the task over after the claim time and applies the redelivery
+// policy: idempotent tools run again from the start (their stale questions
+// dropped), others fail saying why.
+func TestWorkerKilled(t *testing.T) {
+	t.Parallel()
+
+	t.Run("idempotent, working", func(t *testing.T) {
+		t.Parallel()
+		c := newCluster(t)
+		b := c.worker("worker B", "")
+		_, client := c.frontEnd("front end", "")
+		client.initialize("2025-11-25", elicits)
+		id := client.startTask("slow_compute", map[string]any{"seconds": 2})
+		client.waitProgress("slow_compute") // the guest runs in B
+		second := c.worker("worker C", "")
+		b.kill()
+		killed := time.Now()
+		reclaimed(t, second, killed, `re-running an idempotent task whose worker stopped: task=`+id)
+		res := decodeResult(t, client.taskResult(id), "tasks/result")
+		if res.text() != "Computed in 2s" {
+			t.Errorf("re-run: %q", res.text())
+		}
+	})
+
+	t.Run("idempotent, input_required", func(t *testing.T) {
+		t.Parallel()
+		c := newCluster(t)
+		b := c.worker("worker B", "")
+		_, client := c.frontEnd("front end", "")
+		client.initialize("2025-11-25", elicits)
+		id := client.startTask("release_notes", notesArgs)
+		stale := client.nextRequest("the first run's question")
+		if relatedTask(stale) != id {
+			t.Fatalf("question names task %q, want %s", relatedTask(stale), id)
+		}
+		second := c.worker("worker C", "")
+		b.kill()
+		killed := time.Now()
+		// The new run asks afresh; the client is asked again.
+		again := client.nextRequest("the new run's question")
+		t.Logf("asked again %s after kill -9", time.Since(killed).Round(time.Millisecond))
+		if relatedTask(again) != id || string(again.Params) == "" {
+			t.Fatalf("second question: %s", again.Params)
+		}
+		// A late answer to the dead run's question changes nothing.
+		client.reply(stale, audience("developers"))
+		client.reply(again, audience("users"))
+		res := decodeResult(t, client.taskResult(id), "tasks/result")
+		var got string
+		_ = json.Unmarshal(res.Struct["audience"], &got)
+		if got != "users" {
+			t.Errorf("the re-run used audience %q, want the new run's answer, users", got)
+		}
+		second.waitLog(regexp.MustCompile(`re-running an idempotent task whose worker stopped: task=` + id))
+	})
+
+	t.Run("not idempotent, input_required", func(t *testing.T) {
+		t.Parallel()
+		c := newCluster(t)
+		b := c.worker("worker B", "")
+		_, client := c.frontEnd("front end", "")
+		client.initialize("2025-11-25", elicits)
+		id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
+		client.nextRequest("the question")
+		second := c.worker("worker C", "")
+		b.kill()
+		killed := time.Now()
+		client.waitStatus(id, "failed")
+		t.Logf("failed %s after kill -9", time.Since(killed).Round(time.Millisecond))
+		got := client.getTask(id)
+		if got.Status != "failed" || !strings.Contains(got.StatusMessage, "not declared idempotent") {
+			t.Errorf("tasks/get: %+v, want failed saying the tool is not idempotent", got)
+		}
+		m := client.taskResult(id)
+		if m.Error == nil || !strings.Contains(m.Error.Message, "stopped before it finished") {
+			t.Errorf("tasks/result: %+v, want the error", m)
+		}
+		reclaimed(t, second, killed, `task failed: task=`+id)
+	})
+}
+
+// TestWorkerTerminated: SIGTERM stops a worker promptly and cleanly: its
+// idempotent task goes back on the queue (another worker finishes it) and
+// its other task fails, saying why.
+func TestWorkerTerminated(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	b := c.worker("worker B", "")
+	_, client := c.frontEnd("front end", "")
+	client.initialize("2025-11-25", elicits)
+	slow := client.startTask("slow_compute", map[string]any{"seconds": 3})
+	ask := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
+	client.waitProgress("slow_compute")
+	client.nextRequest("confirm_delete's question")
+
+	err, took := b.terminate()
+	if err != nil {
+		t.Errorf("worker exited with %v after SIGTERM, want status 0", err)
+	}
+	t.Logf("worker stopped %s after SIGTERM", took.Round(time.Millisecond))
+	b.waitLog(regexp.MustCompile(`handed back an idempotent task on shutdown: task=` + slow))
+	b.waitLog(regexp.MustCompile(`worker stopped`))
+
+	client.waitStatus(ask, "failed")
+	if got := client.getTask(ask); !strings.Contains(got.StatusMessage, "shut down") {
+		t.Errorf("confirm_delete after SIGTERM: %+v", got)
+	}
+	if got := client.getTask(slow); got.Status != "working" {
+		t.Errorf("slow_compute after SIGTERM: %+v, want working (queued again)", got)
+	}
+	c.worker("worker C", "")
+	if res := decodeResult(t, client.taskResult(slow), "tasks/result"); res.text() != "Computed in 3s" {
+		t.Errorf("slow_compute on the next worker: %q", res.text())
+	}
+}
+
+// TestFrontEndRestart: tasks live in Redis, not in the front end. kill -9
+// the front end; a client of a new one (stdio: the same owner) lists its
+// tasks, gets them, reads a finished result, and answers a question the
+// dead front end had relayed.
+func TestFrontEndRestart(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.worker("worker", "")
+	first, client := c.frontEnd("front end 1", "")
+	client.initialize("2025-11-25", elicits)
+	done := client.startTask("slow_compute", map[string]any{"seconds": 0})
+	decodeResult(t, client.taskResult(done), "tasks/result")
+	asking := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
+	client.nextRequest("the question, through front end 1")
+	first.kill()
+
+	_, client = c.frontEnd("front end 2", "")
+	client.initialize("2025-11-25", elicits)
+	var list struct {
+		Tasks []wireTask `json:"tasks"`
+	}
+	client.result("tasks/list", map[string]any{}, &list)
+	found := map[string]string{}
+	for _, tk := range list.Tasks {
+		found[tk.TaskID] = tk.Status
+	}
+	if found[done] != "completed" || found[asking] != "input_required" {
+		t.Errorf("tasks/list on the new front end: %v, want %s completed and %s input_required", found, done, asking)
+	}
+	if res := decodeResult(t, client.taskResult(done), "tasks/result of the finished task"); res.text() != "Computed in 0s" {
+		t.Errorf("finished task's result: %q", res.text())
+	}
+	result := client.send("tasks/result", map[string]any{"taskId": asking})
+	req := client.nextRequest("the question, through front end 2")
+	if relatedTask(req) != asking {
+		t.Fatalf("front end 2 asked about %q, want %s", relatedTask(req), asking)
+	}
+	client.reply(req, acceptDelete)
+	if res := decodeResult(t, client.await(result, "tasks/result"), "tasks/result"); res.text() != "Deleted notes.txt" {
+		t.Errorf("answered through front end 2: %q", res.text())
+	}
+}
+
+// TestRequestStateAcrossFrontEnds: a 2026-07-28 plain call suspended by
+// front end 1 resumes through front end 2: the requestState is sealed with
+// the key both read from Redis.
+func TestRequestStateAcrossFrontEnds(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.worker("worker", "")
+	_, one := c.httpFrontEnd("front end 1")
+	_, two := c.httpFrontEnd("front end 2")
+	args := map[string]any{"filename": "a.txt"}
+
+	r1, rerr := modernCall(t, one, "tools/call", map[string]any{"name": "confirm_delete", "arguments": args})
+	if rerr != nil || r1["resultType"] != "input_required" {
+		t.Fatalf("round 1 on front end 1: %v %+v, want input_required", r1, rerr)
+	}
+	state, _ := r1["requestState"].(string)
+	reqs, _ := r1["inputRequests"].(map[string]any)
+	var key string
+	for k := range reqs {
+		key = k
+	}
+	if state == "" || key == "" {
+		t.Fatalf("round 1: requestState %q, inputRequests %v", state, reqs)
+	}
+	r2, rerr := modernCall(t, two, "tools/call", map[string]any{"name": "confirm_delete", "arguments": args,
+		"inputResponses": map[string]any{key: acceptDelete}, "requestState": state})
+	if rerr != nil || r2["resultType"] != "complete" || !strings.Contains(toJSON(r2["content"]), "Deleted a.txt") {
+		t.Errorf("round 2 on front end 2: %v %+v, want Deleted a.txt", r2, rerr)
+	}
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// TestRedisOutage: with Redis cut away from every process, requests fail
+// with errors that say so; once it is back, the same processes serve
+// again, results kept in Redis are all there, and a result a worker could
+// not record during the outage is recorded.
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	px := startProxy(t, c.url)
+	w := c.worker("worker", px.url)
+	_, client := c.frontEnd("front end", px.url)
+	client.initialize("2025-11-25", elicits)
+
+	before := client.startTask("slow_compute", map[string]any{"seconds": 0})
+	decodeResult(t, client.taskResult(before), "tasks/result before the outage")
+	during := client.startTask("slow_compute", map[string]any{"seconds": 1})
+	client.waitProgress("slow_compute") // running in the worker
+
+	px.cut()
+	// The guest finishes during the outage; its result waits in the worker.
+	w.waitLog(regexp.MustCompile(`task store unavailable; retrying`))
+	for _, probe := range []struct {
+		method string
+		params map[string]any
+	}{
+		{"tools/call", map[string]any{"name": "slow_compute", "arguments": map[string]any{"seconds": 0}, "task": map[string]any{}}},
+		{"tasks/get", map[string]any{"taskId": before}},
+	} {
+		start := time.Now()
+		m := client.call(probe.method, probe.params)
+		if m.Error == nil || !strings.Contains(m.Error.Message, "unavailable") || !strings.Contains(m.Error.Message, "Redis") {
+			t.Errorf("%s with Redis away: %+v, want an error saying the store is unavailable and naming Redis", probe.method, m)
+		} else {
+			t.Logf("%s with Redis away: error after %s: %s", probe.method, time.Since(start).Round(time.Millisecond), m.Error.Message)
+		}
+	}
+
+	px.restore()
+	restored := time.Now()
+	if res := decodeResult(t, client.taskResult(during), "tasks/result of the task that ended during the outage"); res.text() != "Computed in 1s" {
+		t.Errorf("task that ended during the outage: %q", res.text())
+	}
+	t.Logf("the result recorded during the outage was served %s after Redis came back", time.Since(restored).Round(time.Millisecond))
+	if res := decodeResult(t, client.taskResult(before), "tasks/result from before the outage"); res.text() != "Computed in 0s" {
+		t.Errorf("result from before the outage: %q", res.text())
+	}
+	after := client.startTask("slow_compute", map[string]any{"seconds": 0})
+	if res := decodeResult(t, client.taskResult(after), "tasks/result after the outage"); res.text() != "Computed in 0s" {
+		t.Errorf("new task after the outage: %q", res.text())
+	}
+}
