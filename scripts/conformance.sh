@@ -99,6 +99,8 @@ if [[ -z "$URL" && -z "$SERVER_CMD" ]]; then
     mkdir -p "$STAMP_DIR"
     "${BASH_SOURCE[0]}" --server-cmd "$SERVE$extra" --results-dir "$STAMP_DIR/$store" "${inner[@]}" \
       > "$STAMP_DIR/$store.txt" || rc=1
+    # a run that could not start has no summary: show it as '-' per scenario
+    [[ -f "$STAMP_DIR/$store/summary.tsv" ]] || { mkdir -p "$STAMP_DIR/$store"; : > "$STAMP_DIR/$store/summary.tsv"; }
   done
   printf '\n%-48s | %-6s | %-6s\n' scenario memory redis
   printf '%s\n' "-------------------------------------------------+--------+-------"
