@@ -2,12 +2,16 @@ package elicit_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/elicit"
@@ -59,4 +63,37 @@ func report(b *testing.B, name string, d []time.Duration) {
 
 func BenchmarkRelayRoundTrip(b *testing.B) {
 	b.Run("memory", func(b *testing.B) { benchmarkRelay(b, tasks.NewMemory()) })
+	b.Run("redis", func(b *testing.B) { benchmarkRelay(b, newRedis(b)) })
+}
+
+// newRedis opens a Redis store at REDIS_URL (default
+// redis://127.0.0.1:6379) on a key prefix of its own, deleted afterwards.
+// Without a server it fails when CI=true and skips otherwise.
+func newRedis(b *testing.B) tasks.Store {
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379"
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	prefix := "wasmhost-bench:" + b.Name() + ":" + hex.EncodeToString(rnd[:])
+	s, err := tasks.NewRedis(context.Background(), tasks.RedisOptions{URL: u, Prefix: prefix})
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			b.Fatal(err)
+		}
+		b.Skipf("SKIPPED: %v", err)
+	}
+	b.Cleanup(func() {
+		_ = s.Close()
+		opts, _ := redis.ParseURL(u)
+		c := redis.NewClient(opts)
+		defer c.Close()
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
+	return s
 }

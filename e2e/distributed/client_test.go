@@ -16,7 +16,7 @@ import (
 // that the tests see exactly what a client sees, including the 2025-11-25
 // tasks methods no Go SDK models.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	w    io.Writer
 	wmu  sync.Mutex
@@ -43,7 +43,7 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-func newClient(t *testing.T, name string, r io.Reader, w io.Writer) *client {
+func newClient(t testing.TB, name string, r io.Reader, w io.Writer) *client {
 	c := &client{
 		t: t, name: name, w: w,
 		waiting:       map[string]chan message{},
@@ -241,7 +241,7 @@ func (r toolResult) text() string {
 	return strings.Join(parts, "\n")
 }
 
-func decodeResult(t *testing.T, m message, what string) toolResult {
+func decodeResult(t testing.TB, m message, what string) toolResult {
 	t.Helper()
 	if m.Error != nil {
 		t.Fatalf("%s: error %d %s", what, m.Error.Code, m.Error.Message)
@@ -296,7 +296,7 @@ func (c *client) waitProgress(tool string) {
 }
 
 // modernCall is one 2026-07-28 request over stateless HTTP.
-func modernCall(t *testing.T, endpoint, method string, params map[string]any) (map[string]any, *rpcError) {
+func modernCall(t testing.TB, endpoint, method string, params map[string]any) (map[string]any, *rpcError) {
 	t.Helper()
 	params["_meta"] = map[string]any{
 		"io.modelcontextprotocol/protocolVersion":    "2026-07-28",

@@ -27,9 +27,10 @@ import (
 )
 
 var (
-	bin        string // the wasmhost binary, built by TestMain
-	pluginsDir string // the example plugins
-	cacheDir   string // plugin builds and compiled code, shared with other tests
+	buildFlags []string // for go build of the binary (race_test.go adds -race)
+	bin        string   // the wasmhost binary, built by TestMain
+	pluginsDir string   // the example plugins
+	cacheDir   string   // plugin builds and compiled code, shared with other tests
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "wasmhost")
-	build := exec.Command("go", "build", "-o", bin, "github.com/wasmhost/wasmhost/cmd/wasmhost")
+	args := append(append([]string{"build"}, buildFlags...), "-o", bin, "github.com/wasmhost/wasmhost/cmd/wasmhost")
+	build := exec.Command("go", args...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building wasmhost: %v\n%s", err, out)
 		os.Exit(1)
@@ -98,12 +100,12 @@ func redisURL(t testing.TB) string {
 // cluster is one deployment: processes sharing a Redis URL and a key
 // prefix of their own, deleted when the test ends.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	prefix string
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	u := redisURL(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
@@ -157,7 +159,7 @@ func or(a, b string) string {
 // proc is one wasmhost process. Its stderr (the log) is kept, searchable
 // while it runs, and shown if the test fails.
 type proc struct {
-	t     *testing.T
+	t     testing.TB
 	name  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -168,7 +170,7 @@ type proc struct {
 	err    error // once exited is closed
 }
 
-func startProc(t *testing.T, name string, stdio bool, args ...string) *proc {
+func startProc(t testing.TB, name string, stdio bool, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, cmd: exec.Command(bin, args...), log: newLogLines(), exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "WASMHOST_REDIS_URL=", "WASMHOST_REDIS_PREFIX=")
@@ -306,7 +308,7 @@ type proxy struct {
 	wg    sync.WaitGroup
 }
 
-func startProxy(t *testing.T, redisURL string) *proxy {
+func startProxy(t testing.TB, redisURL string) *proxy {
 	u, err := url.Parse(redisURL)
 	if err != nil {
 		t.Fatal(err)
