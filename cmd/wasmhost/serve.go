@@ -77,6 +77,12 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The store first: an unreachable Redis fails before plugins load.
+	store, shared, err := sf.open(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	rt, builder, err := rf.runtime(ctx, logger)
 	if err != nil {
 		return err
@@ -104,11 +110,6 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	defer catalog.Close()
 	logger.Info("serving plugins", "dir", pluginsDir, "tools", len(catalog.Tools()), "problems", len(catalog.Problems()))
 
-	store, shared, err := sf.open(ctx, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	opts := mcpserver.Options{Catalog: catalog, Store: store, Logger: logger.Named("mcp"), Version: version}
 	if shared != nil {
 		// A requestState sealed here must open in any front end of the

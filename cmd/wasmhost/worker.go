@@ -138,6 +138,12 @@ func runWorker(ctx context.Context, rf *runtimeFlags, sf *storeFlags, pluginsDir
 	if err := checkPluginsDir(pluginsDir); err != nil {
 		return err
 	}
+	// The store first: an unreachable Redis fails before plugins load.
+	store, _, err := sf.open(ctx, logger)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	rt, builder, err := rf.runtime(ctx, logger)
 	if err != nil {
 		return err
@@ -148,11 +154,6 @@ func runWorker(ctx context.Context, rf *runtimeFlags, sf *storeFlags, pluginsDir
 		return err
 	}
 	defer catalog.Close()
-	store, _, err := sf.open(ctx, logger)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 
 	logger.Info("worker taking tool calls from the queue", "plugins", pluginsDir, "tools", len(catalog.Tools()), "workers", workers)
 	w := worker.New(worker.Options{Store: store, Tools: catalog, Concurrency: workers, Logger: logger.Named("worker")})
