@@ -129,6 +129,10 @@ func (w *Worker) loop(ctx context.Context) {
 	}
 }
 
+// handBackTimeout bounds the store calls that give a task back while the
+// worker stops (a full queue must not hold up the shutdown).
+const handBackTimeout = 5 * time.Second
+
 // release gives back a delivery taken as the worker stopped, before its
 // guest ran: queued afresh, for the next worker to run as if new. A
 // redelivered one is left unacknowledged instead, so that the next worker
@@ -137,7 +141,8 @@ func (w *Worker) release(ctx context.Context, d tasks.Delivery) {
 	if d.Redelivered() {
 		return
 	}
-	bg := context.WithoutCancel(ctx)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), handBackTimeout)
+	defer cancel()
 	if err := w.store.Queue().Enqueue(bg, d.TaskID()); err != nil {
 		w.logger.Warn("could not give back a task taken while stopping; the queue will hand it on", "task", d.TaskID(), "error", err)
 		return
@@ -231,7 +236,8 @@ func (w *Worker) interrupted(ctx context.Context, t *tasks.Task, d tasks.Deliver
 	if !t.Idempotent {
 		return w.fail(ctx, t, fmt.Sprintf("the worker running tool %s shut down before it finished, and the tool is not declared idempotent (annotations.idempotentHint), so it was not run again", t.Tool))
 	}
-	bg := context.WithoutCancel(ctx)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), handBackTimeout)
+	defer cancel()
 	err := w.store.Restart(bg, t.ID)
 	switch {
 	case errors.Is(err, tasks.ErrTerminal), errors.Is(err, tasks.ErrNotFound):
