@@ -190,11 +190,11 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery) bool {
 		}
 		w.logger.Info("re-running an idempotent task whose worker stopped", "task", t.ID, "tool", t.Tool)
 	}
-	return w.run(ctx, t, d)
+	return w.run(ctx, t)
 }
 
 // run executes t's guest and records how it ended.
-func (w *Worker) run(ctx context.Context, t *tasks.Task, d tasks.Delivery) bool {
+func (w *Worker) run(ctx context.Context, t *tasks.Task) bool {
 	entry, ok := w.tools.Lookup(t.Tool)
 	if !ok {
 		return w.fail(ctx, t, fmt.Sprintf("tool %s is not served by any plugin any more", t.Tool))
@@ -222,7 +222,7 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task, d tasks.Delivery) bool 
 	case err == nil:
 		return w.complete(ctx, t, res)
 	case ctx.Err() != nil:
-		return w.interrupted(ctx, t, d)
+		return w.interrupted(ctx, t)
 	default:
 		return w.fail(ctx, t, err.Error())
 	}
@@ -232,7 +232,7 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task, d tasks.Delivery) bool 
 // worker is stopping: an idempotent task starts over on the queue at once
 // (another worker, or this one when it comes back, runs it again); any
 // other task fails with a message saying why.
-func (w *Worker) interrupted(ctx context.Context, t *tasks.Task, d tasks.Delivery) bool {
+func (w *Worker) interrupted(ctx context.Context, t *tasks.Task) bool {
 	if !t.Idempotent {
 		return w.fail(ctx, t, fmt.Sprintf("the worker running tool %s shut down before it finished, and the tool is not declared idempotent (annotations.idempotentHint), so it was not run again", t.Tool))
 	}
