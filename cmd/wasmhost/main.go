@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -116,5 +115,3 @@ func loadPlugin(ctx context.Context, rt *host.Runtime, b *gobuild.Builder, path 
 	}
 	return rt.Load(ctx, path)
 }
-
-var errUsage = errors.New("usage")
