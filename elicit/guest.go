@@ -29,6 +29,10 @@ type GuestEnv struct {
 	Store  tasks.Store
 	Task   *tasks.Task
 	Logger hclog.Logger
+	// Suspend, if set, is called before the guest waits for answers; the
+	// function it returns, after. The worker uses it to let other guests
+	// run while this one waits for a person.
+	Suspend func() (resume func())
 
 	// run distinguishes keys of this run from those of an earlier run of
 	// the same task (a redelivery), so a stale answer can never match.
@@ -71,7 +75,12 @@ func (e *GuestEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.In
 	if err := e.Store.RequestInput(ctx, e.Task.ID, pending); err != nil {
 		return nil, fmt.Errorf("record input request: %w", err)
 	}
+	resume := func() {}
+	if e.Suspend != nil {
+		resume = e.Suspend()
+	}
 	answers, err := e.Store.AwaitAnswers(ctx, e.Task.ID, keys)
+	resume()
 	if err != nil {
 		return nil, fmt.Errorf("wait for answer: %w", err)
 	}

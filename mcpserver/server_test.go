@@ -431,3 +431,23 @@ func TestUnknownAndForeignTaskIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitingGuestDoesNotHoldTheWorker: the fixture's worker runs one guest
+// at a time, yet a guest waiting for its client's answer lets others run.
+func TestWaitingGuestDoesNotHoldTheWorker(t *testing.T) {
+	f := newFixture(t, nil)
+	f.initialize("2025-11-25", elicitingClient)
+	id := f.createTask("confirm_delete", map[string]any{"filename": "a.txt"})
+	req := f.nextRequest() // the guest now waits for a person
+
+	var res toolResult
+	f.result("tools/call", map[string]any{"name": "greet", "arguments": map[string]any{"name": "meanwhile"}}, &res)
+	if res.text() != "Hello, meanwhile!" {
+		t.Errorf("greet while another guest waits = %+v", res)
+	}
+	f.reply(req, map[string]any{"action": "accept", "content": map[string]any{"confirm": true}})
+	f.result("tasks/result", map[string]any{"taskId": id}, &res)
+	if res.text() != "Deleted a.txt" {
+		t.Errorf("the waiting guest, resumed: %q", res.text())
+	}
+}

@@ -30,10 +30,14 @@ type Tools interface {
 type Options struct {
 	Store tasks.Store
 	Tools Tools
-	// Concurrency is how many tasks run at once; 0 means 8. A task waiting
-	// for a human holds its slot.
+	// Concurrency is how many guests run at once; 0 means 8. A guest
+	// waiting for its client's answer gives its slot up meanwhile.
 	Concurrency int
-	Logger      hclog.Logger
+	// MaxSuspended caps the guests waiting for answers (each holds its
+	// memory, a few MB); beyond it a waiting guest keeps its slot. 0 means
+	// 1000.
+	MaxSuspended int
+	Logger       hclog.Logger
 }
 
 // Worker takes tasks from the store's queue and runs them.
@@ -42,6 +46,9 @@ type Worker struct {
 	tools  Tools
 	n      int
 	logger hclog.Logger
+
+	slots     chan struct{} // one token per running guest
+	suspended chan struct{} // one token per guest waiting for an answer
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -57,6 +64,12 @@ func New(opts Options) *Worker {
 	if w.n <= 0 {
 		w.n = 8
 	}
+	maxSuspended := opts.MaxSuspended
+	if maxSuspended <= 0 {
+		maxSuspended = 1000
+	}
+	w.slots = make(chan struct{}, w.n)
+	w.suspended = make(chan struct{}, maxSuspended)
 	if w.logger == nil {
 		w.logger = hclog.NewNullLogger()
 	}
@@ -73,12 +86,56 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("watch task store: %w", err)
 	}
 	var wg sync.WaitGroup
-	for range w.n {
-		wg.Go(func() { w.loop(ctx) })
-	}
+	w.loop(ctx, &wg)
 	wg.Wait()
 	<-watcher.Done()
 	return nil
+}
+
+// acquire takes a slot for a new guest, or fails when ctx ends first.
+func (w *Worker) acquire(ctx context.Context) bool {
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// slot is the run slot of one guest, which it gives up while it waits for
+// its client's answer.
+type slot struct {
+	w    *Worker
+	held bool
+}
+
+func (s *slot) release() {
+	if s.held {
+		<-s.w.slots
+		s.held = false
+	}
+}
+
+// suspend is the guest's hook for waiting on its client: it gives the slot
+// up (unless too many guests wait already) and returns how to resume. A
+// resuming guest takes a slot back if one is free and runs anyway if not:
+// the slots bound how many guests start, and a guest that had an answer
+// must not wait behind new work.
+func (s *slot) suspend() (resume func()) {
+	select {
+	case s.w.suspended <- struct{}{}:
+	default:
+		return func() {} // at the cap: keep the slot
+	}
+	s.release()
+	return func() {
+		<-s.w.suspended
+		select {
+		case s.w.slots <- struct{}{}:
+			s.held = true
+		default:
+		}
+	}
 }
 
 // onEvent stops a guest as soon as its task ends elsewhere (tasks/cancel).
@@ -94,18 +151,26 @@ func (w *Worker) onEvent(e tasks.Event) {
 	}
 }
 
-func (w *Worker) loop(ctx context.Context) {
+// loop takes one task at a time from the queue, whenever a run slot is
+// free, and runs each on its own goroutine.
+func (w *Worker) loop(ctx context.Context, wg *sync.WaitGroup) {
 	q := w.store.Queue()
 	failing := false
 	for {
+		if !w.acquire(ctx) {
+			return
+		}
+		s := &slot{w: w, held: true}
 		d, err := q.Next(ctx)
 		if ctx.Err() != nil {
+			s.release()
 			if d != nil {
 				w.release(ctx, d)
 			}
 			return
 		}
 		if err != nil {
+			s.release()
 			// Next paces itself against a failing backend. Say so once
 			// per outage, not once a second.
 			if !failing {
@@ -120,12 +185,15 @@ func (w *Worker) loop(ctx context.Context) {
 			w.logger.Info("taking work from the queue again")
 			failing = false
 		}
-		if !w.handle(ctx, d) {
-			continue // left unacknowledged for another worker
-		}
-		if err := w.retry(ctx, d.Ack); err != nil {
-			w.logger.Error("could not acknowledge task", "task", d.TaskID(), "error", err)
-		}
+		wg.Go(func() {
+			defer s.release()
+			if !w.handle(ctx, d, s) {
+				return // left unacknowledged for another worker
+			}
+			if err := w.retry(ctx, d.Ack); err != nil {
+				w.logger.Error("could not acknowledge task", "task", d.TaskID(), "error", err)
+			}
+		})
 	}
 }
 
@@ -156,7 +224,7 @@ func (w *Worker) release(ctx context.Context, d tasks.Delivery) {
 // outcome recorded (or handed back), so the entry may be acknowledged. It
 // is not done when the store could not be reached before the worker
 // stopped; the queue then hands the entry to another worker.
-func (w *Worker) handle(ctx context.Context, d tasks.Delivery) bool {
+func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 	id := d.TaskID()
 	var t *tasks.Task
 	err := w.retry(ctx, func(ctx context.Context) (err error) {
@@ -190,11 +258,11 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery) bool {
 		}
 		w.logger.Info("re-running an idempotent task whose worker stopped", "task", t.ID, "tool", t.Tool)
 	}
-	return w.run(ctx, t)
+	return w.run(ctx, t, s)
 }
 
 // run executes t's guest and records how it ended.
-func (w *Worker) run(ctx context.Context, t *tasks.Task) bool {
+func (w *Worker) run(ctx context.Context, t *tasks.Task, s *slot) bool {
 	entry, ok := w.tools.Lookup(t.Tool)
 	if !ok {
 		return w.fail(ctx, t, fmt.Sprintf("tool %s is not served by any plugin any more", t.Tool))
@@ -215,6 +283,7 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task) bool {
 	}
 
 	env := elicit.NewGuestEnv(w.store, t, w.logger)
+	env.Suspend = s.suspend
 	res, err := entry.Plugin.Call(callCtx, t.Tool, t.Args, env)
 	switch {
 	case errors.Is(context.Cause(callCtx), ErrTaskEnded):

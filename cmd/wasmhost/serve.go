@@ -59,7 +59,7 @@ makes this process a front end only, leaving the guests to the workers.`,
 	rf.register(cmd)
 	sf.register(cmd)
 	cmd.Flags().StringVar(&pluginsDir, "plugins", "plugins", "directory of plugins to serve")
-	cmd.Flags().IntVar(&workers, "workers", 8, "tool calls this process runs at once (a call waiting for the user holds one); 0 runs none, for a front end whose calls run in \"wasmhost worker\" processes (needs --redis)")
+	cmd.Flags().IntVar(&workers, "workers", 8, "guests this process runs at once (a guest waiting for the user frees its place); 0 runs none, for a front end whose calls run in \"wasmhost worker\" processes (needs --redis)")
 	hf.register(cmd)
 	return cmd
 }

@@ -123,7 +123,7 @@ applies the same rule. See docs/redis.md.`,
 	rf.register(cmd)
 	sf.register(cmd)
 	cmd.Flags().StringVar(&pluginsDir, "plugins", "plugins", "directory of plugins to run (the same as the front ends')")
-	cmd.Flags().IntVar(&workers, "workers", 8, "tool calls that may run at once (a call waiting for the user holds one)")
+	cmd.Flags().IntVar(&workers, "workers", 8, "guests that may run at once (a guest waiting for the user frees its place)")
 	return cmd
 }
 
