@@ -31,6 +31,16 @@ const (
 	// ExportCall is (name_ptr, name_len, args_ptr, args_len i32) -> packed
 	// i64: run one tool; the packed message is a [CallResult] as JSON.
 	ExportCall = "wasmhost_call"
+	// ExportGetPrompt is (name_ptr, name_len, args_ptr, args_len i32) ->
+	// packed i64: render one prompt; args is a JSON object of strings, the
+	// packed message a [PromptResult]. Required when [Description.Prompts]
+	// is not empty, optional otherwise.
+	ExportGetPrompt = "wasmhost_get_prompt"
+	// ExportReadResource is (uri_ptr, uri_len i32) -> packed i64: read one
+	// resource (a listed URI or one matching a listed template); the packed
+	// message is a [ResourceResult]. Required when the description lists
+	// resources or templates, optional otherwise.
+	ExportReadResource = "wasmhost_read_resource"
 )
 
 // Functions the host provides in [ImportModule].
@@ -112,9 +122,70 @@ const (
 	TaskRequired  TaskSupport = "required"
 )
 
-// Description is what [ExportDescribe] returns.
+// Description is what [ExportDescribe] returns. Field names and shapes of
+// its entries follow MCP's Tool, Prompt, Resource and ResourceTemplate.
 type Description struct {
-	Tools []Tool `json:"tools"`
+	Tools             []Tool             `json:"tools"`
+	Prompts           []Prompt           `json:"prompts,omitempty"`
+	Resources         []Resource         `json:"resources,omitempty"`
+	ResourceTemplates []ResourceTemplate `json:"resourceTemplates,omitempty"`
+}
+
+// Prompt describes one prompt template.
+type Prompt struct {
+	Name        string           `json:"name"`
+	Title       string           `json:"title,omitempty"`
+	Description string           `json:"description,omitempty"`
+	Arguments   []PromptArgument `json:"arguments,omitempty"`
+}
+
+// PromptArgument is one argument a prompt takes (a string).
+type PromptArgument struct {
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	Required    bool   `json:"required,omitempty"`
+}
+
+// Resource describes one resource with a fixed URI.
+type Resource struct {
+	URI         string `json:"uri"`
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	MimeType    string `json:"mimeType,omitempty"`
+}
+
+// ResourceTemplate describes a family of resources whose URIs match an RFC
+// 6570 level-1 template ("test://items/{id}").
+type ResourceTemplate struct {
+	URITemplate string `json:"uriTemplate"`
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	MimeType    string `json:"mimeType,omitempty"`
+}
+
+// PromptResult is what [ExportGetPrompt] returns: MCP's GetPromptResult,
+// or a protocol error.
+type PromptResult struct {
+	Description string          `json:"description,omitempty"`
+	Messages    []PromptMessage `json:"messages"`
+	Error       *CallError      `json:"error,omitempty"`
+}
+
+// PromptMessage is one message of a rendered prompt.
+type PromptMessage struct {
+	Role    string  `json:"role"` // "user" or "assistant"
+	Content Content `json:"content"`
+}
+
+// ResourceResult is what [ExportReadResource] returns: MCP's
+// ReadResourceResult, or a protocol error (for an unknown URI, code -32602
+// with data {"uri": …}).
+type ResourceResult struct {
+	Contents []EmbeddedResource `json:"contents"`
+	Error    *CallError         `json:"error,omitempty"`
 }
 
 // Tool describes one tool. Field names and shapes follow MCP's Tool, so the
