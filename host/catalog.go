@@ -43,6 +43,26 @@ type ToolEntry struct {
 	Plugin *Plugin
 }
 
+// PromptEntry is one prompt the catalog serves and the plugin serving it.
+type PromptEntry struct {
+	Prompt abi.Prompt
+	Plugin *Plugin
+}
+
+// ResourceEntry is one resource (fixed URI) the catalog serves and the
+// plugin serving it.
+type ResourceEntry struct {
+	Resource abi.Resource
+	Plugin   *Plugin
+}
+
+// TemplateEntry is one resource template the catalog serves and the plugin
+// serving the URIs that match it.
+type TemplateEntry struct {
+	Template abi.ResourceTemplate
+	Plugin   *Plugin
+}
+
 // Problem is a plugin the catalog skipped, or a tool it hid, and why.
 type Problem struct {
 	File   string // the .wasm file or source directory
@@ -87,6 +107,16 @@ type Catalog struct {
 	tools    []ToolEntry
 	byName   map[string]ToolEntry
 	problems []Problem
+	served   served
+}
+
+// served is what the catalog serves besides tools.
+type served struct {
+	prompts      []PromptEntry
+	promptByName map[string]PromptEntry
+	resources    []ResourceEntry
+	resourceByID map[string]ResourceEntry
+	templates    []TemplateEntry
 }
 
 // entry is one file or directory of the catalog and what became of it.
@@ -159,7 +189,56 @@ func (c *Catalog) Lookup(name string) (ToolEntry, bool) {
 	return e, ok
 }
 
-// Problems lists broken plugins and shadowed tools, sorted by file.
+// Prompts returns every prompt served, sorted by name.
+func (c *Catalog) Prompts() []PromptEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]PromptEntry(nil), c.served.prompts...)
+}
+
+// LookupPrompt finds the prompt of that name.
+func (c *Catalog) LookupPrompt(name string) (PromptEntry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.served.promptByName[name]
+	return e, ok
+}
+
+// Resources returns every resource with a fixed URI served, sorted by URI.
+func (c *Catalog) Resources() []ResourceEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]ResourceEntry(nil), c.served.resources...)
+}
+
+// ResourceTemplates returns every resource template served, sorted by
+// template.
+func (c *Catalog) ResourceTemplates() []TemplateEntry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]TemplateEntry(nil), c.served.templates...)
+}
+
+// LookupResource finds the plugin serving uri: the one listing it as a
+// resource, else the one whose template (in sorted order) first matches it
+// (RFC 6570 level 1: each {var} matches one or more characters other than
+// "/").
+func (c *Catalog) LookupResource(uri string) (plugin *Plugin, ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if e, ok := c.served.resourceByID[uri]; ok {
+		return e.Plugin, true
+	}
+	for _, t := range c.served.templates {
+		if _, ok := matchTemplate(t.Template.URITemplate, uri); ok {
+			return t.Plugin, true
+		}
+	}
+	return nil, false
+}
+
+// Problems lists broken plugins and shadowed tools, prompts, resources and
+// templates, sorted by file.
 func (c *Catalog) Problems() []Problem {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -179,7 +258,7 @@ func (c *Catalog) Close() error {
 			c.closePlugins()
 		}
 		c.mu.Lock()
-		c.tools, c.byName, c.problems = nil, nil, nil
+		c.tools, c.byName, c.problems, c.served = nil, nil, nil, served{}
 		c.mu.Unlock()
 	})
 	return err
@@ -454,7 +533,8 @@ func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
 	if old != nil {
 		verb = "plugin replaced"
 	}
-	c.log.Info(verb, "file", path, "tools", len(p.tools))
+	c.log.Info(verb, "file", path, "tools", len(p.tools), "prompts", len(p.prompts),
+		"resources", len(p.resources), "templates", len(p.templates))
 	return e
 }
 
@@ -470,6 +550,23 @@ func (c *Catalog) publish() bool {
 	byName := make(map[string]ToolEntry)
 	owner := make(map[string]string) // tool name → entry name
 	var problems []Problem
+	var sv served
+	sv.promptByName = make(map[string]PromptEntry)
+	sv.resourceByID = make(map[string]ResourceEntry)
+	templateByID := make(map[string]TemplateEntry)
+	// claim gives key (of kind) to the entry name unless an earlier one
+	// has it, in which case it records the shadowing.
+	owners := map[string]string{} // kind + "\x00" + key → entry name
+	claim := func(kind, key, name, path string) bool {
+		k := kind + "\x00" + key
+		if first, taken := owners[k]; taken {
+			problems = append(problems, Problem{File: path, Reason: fmt.Sprintf(
+				"%s %q is shadowed by the one in %s, which sorts first and wins; rename one of them", kind, key, first)})
+			return false
+		}
+		owners[k] = name
+		return true
+	}
 	for _, name := range names {
 		e := c.entries[name]
 		path := filepath.Join(c.dir, name)
@@ -486,7 +583,38 @@ func (c *Catalog) publish() bool {
 			owner[t.Name] = name
 			byName[t.Name] = ToolEntry{Tool: t, Plugin: e.plugin}
 		}
+		for _, pr := range e.plugin.prompts {
+			if claim("prompt", pr.Name, name, path) {
+				sv.promptByName[pr.Name] = PromptEntry{Prompt: pr, Plugin: e.plugin}
+			}
+		}
+		for _, r := range e.plugin.resources {
+			if claim("resource", r.URI, name, path) {
+				sv.resourceByID[r.URI] = ResourceEntry{Resource: r, Plugin: e.plugin}
+			}
+		}
+		for _, t := range e.plugin.templates {
+			if claim("resource template", t.URITemplate, name, path) {
+				templateByID[t.URITemplate] = TemplateEntry{Template: t, Plugin: e.plugin}
+			}
+		}
 	}
+	for _, pe := range sv.promptByName {
+		sv.prompts = append(sv.prompts, pe)
+	}
+	sort.Slice(sv.prompts, func(i, j int) bool { return sv.prompts[i].Prompt.Name < sv.prompts[j].Prompt.Name })
+	for _, re := range sv.resourceByID {
+		sv.resources = append(sv.resources, re)
+	}
+	sort.Slice(sv.resources, func(i, j int) bool { return sv.resources[i].Resource.URI < sv.resources[j].Resource.URI })
+	for _, te := range templateByID {
+		sv.templates = append(sv.templates, te)
+	}
+	sort.Slice(sv.templates, func(i, j int) bool {
+		return sv.templates[i].Template.URITemplate < sv.templates[j].Template.URITemplate
+	})
+	// Problems were appended entry by entry, tools first; keep them by file.
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].File < problems[j].File })
 	tools := make([]ToolEntry, 0, len(byName))
 	for _, te := range byName {
 		tools = append(tools, te)
@@ -495,14 +623,36 @@ func (c *Catalog) publish() bool {
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	changed := !sameTools(c.tools, tools) || !sameProblems(c.problems, problems)
+	changed := !sameTools(c.tools, tools) || !sameProblems(c.problems, problems) || !sameServed(c.served, sv)
 	for _, p := range problems {
 		if strings.Contains(p.Reason, "is shadowed") && !containsProblem(c.problems, p) {
 			c.log.Warn("tool shadowed", "file", p.File, "reason", p.Reason)
 		}
 	}
-	c.tools, c.byName, c.problems = tools, byName, problems
+	c.tools, c.byName, c.problems, c.served = tools, byName, problems, sv
 	return changed
+}
+
+func sameServed(a, b served) bool {
+	if len(a.prompts) != len(b.prompts) || len(a.resources) != len(b.resources) || len(a.templates) != len(b.templates) {
+		return false
+	}
+	for i := range a.prompts {
+		if a.prompts[i].Plugin != b.prompts[i].Plugin || a.prompts[i].Prompt.Name != b.prompts[i].Prompt.Name {
+			return false
+		}
+	}
+	for i := range a.resources {
+		if a.resources[i].Plugin != b.resources[i].Plugin || a.resources[i].Resource.URI != b.resources[i].Resource.URI {
+			return false
+		}
+	}
+	for i := range a.templates {
+		if a.templates[i].Plugin != b.templates[i].Plugin || a.templates[i].Template.URITemplate != b.templates[i].Template.URITemplate {
+			return false
+		}
+	}
+	return true
 }
 
 func sameTools(a, b []ToolEntry) bool {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/wasmhost/wasmhost/abi"
 )
@@ -12,8 +13,8 @@ import (
 // clients (and go-sdk, which panics on some of it) accept, so that a bad
 // plugin fails at Load and not in the middle of tools/list.
 func validateDescription(d *abi.Description) error {
-	if len(d.Tools) == 0 {
-		return errors.New("describes no tools")
+	if len(d.Tools) == 0 && len(d.Prompts) == 0 && len(d.Resources) == 0 && len(d.ResourceTemplates) == 0 {
+		return errors.New("describes no tools, prompts or resources")
 	}
 	seen := make(map[string]bool, len(d.Tools))
 	for i, t := range d.Tools {
@@ -43,7 +44,129 @@ func validateDescription(d *abi.Description) error {
 				t.Name, abi.TaskOptional, abi.TaskRequired)
 		}
 	}
+	return validateExtras(d)
+}
+
+// validateExtras checks the optional prompts, resources and templates.
+func validateExtras(d *abi.Description) error {
+	prompts := make(map[string]bool, len(d.Prompts))
+	for i, p := range d.Prompts {
+		if err := validToolName(p.Name); err != nil {
+			return fmt.Errorf("prompt %d: %s", i, strings.Replace(err.Error(), "tool name", "prompt name", 1))
+		}
+		if prompts[p.Name] {
+			return fmt.Errorf("prompt %q is described twice", p.Name)
+		}
+		prompts[p.Name] = true
+		args := make(map[string]bool, len(p.Arguments))
+		for j, a := range p.Arguments {
+			if a.Name == "" {
+				return fmt.Errorf("prompt %q: argument %d has no name", p.Name, j)
+			}
+			if args[a.Name] {
+				return fmt.Errorf("prompt %q: argument %q is described twice", p.Name, a.Name)
+			}
+			args[a.Name] = true
+		}
+	}
+	uris := make(map[string]bool, len(d.Resources))
+	for i, r := range d.Resources {
+		if r.URI == "" {
+			return fmt.Errorf("resource %d (%q) has no uri", i, r.Name)
+		}
+		if uris[r.URI] {
+			return fmt.Errorf("resource %q is described twice", r.URI)
+		}
+		uris[r.URI] = true
+		if r.Name == "" {
+			return fmt.Errorf("resource %q has no name", r.URI)
+		}
+	}
+	tmpls := make(map[string]bool, len(d.ResourceTemplates))
+	for i, t := range d.ResourceTemplates {
+		if err := validTemplate(t.URITemplate); err != nil {
+			return fmt.Errorf("resource template %d: %w", i, err)
+		}
+		if tmpls[t.URITemplate] {
+			return fmt.Errorf("resource template %q is described twice", t.URITemplate)
+		}
+		tmpls[t.URITemplate] = true
+		if t.Name == "" {
+			return fmt.Errorf("resource template %q has no name", t.URITemplate)
+		}
+	}
 	return nil
+}
+
+// validTemplate accepts RFC 6570 level-1 templates with at least one
+// variable: "{name}" expressions of A-Z a-z 0-9 _ . between literals.
+func validTemplate(tmpl string) error {
+	if !strings.Contains(tmpl, "{") {
+		return fmt.Errorf("uriTemplate %q has no {variable}; describe a fixed URI as a resource", tmpl)
+	}
+	rest := tmpl
+	for rest != "" {
+		open := strings.IndexAny(rest, "{}")
+		if open < 0 {
+			break
+		}
+		if rest[open] == '}' {
+			return fmt.Errorf("uriTemplate %q has an unmatched }", tmpl)
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return fmt.Errorf("uriTemplate %q has an unclosed {", tmpl)
+		}
+		name := rest[open+1 : open+end]
+		if name == "" {
+			return fmt.Errorf("uriTemplate %q has an empty {}", tmpl)
+		}
+		for _, r := range name {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
+				return fmt.Errorf("uriTemplate %q: variable %q contains %q; only level-1 {name} expressions are supported", tmpl, name, r)
+			}
+		}
+		rest = rest[open+end+1:]
+	}
+	return nil
+}
+
+// matchTemplate matches uri against an RFC 6570 level-1 template: each
+// {var} matches one or more characters other than "/". It reports the
+// variables' values.
+func matchTemplate(tmpl, uri string) (map[string]string, bool) {
+	vars := map[string]string{}
+	if !matchFrom(tmpl, uri, vars) {
+		return nil, false
+	}
+	return vars, true
+}
+
+func matchFrom(tmpl, uri string, vars map[string]string) bool {
+	open := strings.IndexByte(tmpl, '{')
+	if open < 0 {
+		return tmpl == uri
+	}
+	if !strings.HasPrefix(uri, tmpl[:open]) {
+		return false
+	}
+	tmpl, uri = tmpl[open:], uri[open:]
+	end := strings.IndexByte(tmpl, '}')
+	if end < 0 {
+		return false
+	}
+	name, rest := tmpl[1:end], tmpl[end+1:]
+	limit := strings.IndexByte(uri, '/')
+	if limit < 0 {
+		limit = len(uri)
+	}
+	for n := limit; n >= 1; n-- { // longest first
+		if matchFrom(rest, uri[n:], vars) {
+			vars[name] = uri[:n]
+			return true
+		}
+	}
+	return false
 }
 
 // validToolName applies MCP's tool name rule: 1 to 128 characters from

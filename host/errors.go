@@ -13,6 +13,11 @@ var (
 	ErrIncompatibleABI = errors.New("incompatible ABI version")
 	// ErrUnknownTool: the plugin offers no tool of that name.
 	ErrUnknownTool = errors.New("unknown tool")
+	// ErrUnknownPrompt: the plugin offers no prompt of that name.
+	ErrUnknownPrompt = errors.New("unknown prompt")
+	// ErrUnknownResource: the URI is none of the plugin's resources and
+	// matches none of its templates.
+	ErrUnknownResource = errors.New("unknown resource")
 	// ErrBadArguments: the call's arguments are not a JSON object or are
 	// larger than abi.MaxMessageSize.
 	ErrBadArguments = errors.New("bad arguments")

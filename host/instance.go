@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -24,6 +25,9 @@ type instance struct {
 	mod   api.Module
 	alloc api.Function
 	call  api.Function
+	// getPrompt and readResource are nil when the guest does not export
+	// them (Load refuses that when it describes prompts or resources).
+	promptFn, resourceFn api.Function
 
 	// sleepCtx is the context whose end wakes the guest from WASI
 	// poll_oneoff. wazero's Nanosleep hook has no context parameter and
@@ -67,6 +71,8 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	inst.mod = mod
 	inst.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	inst.call = mod.ExportedFunction(abi.ExportCall)
+	inst.promptFn = mod.ExportedFunction(abi.ExportGetPrompt)
+	inst.resourceFn = mod.ExportedFunction(abi.ExportReadResource)
 	return inst, nil
 }
 
@@ -99,19 +105,7 @@ func (inst *instance) close() {
 // run passes the tool name and arguments into guest memory, calls the
 // guest and reads back its result.
 func (inst *instance) run(ctx context.Context, tool string, args []byte) (*abi.CallResult, error) {
-	namePtr, err := inst.write(ctx, tool)
-	if err != nil {
-		return nil, err
-	}
-	argsPtr, err := inst.write(ctx, string(args))
-	if err != nil {
-		return nil, err
-	}
-	stack := [4]uint64{uint64(namePtr), uint64(len(tool)), uint64(argsPtr), uint64(len(args))}
-	if err := inst.call.CallWithStack(ctx, stack[:]); err != nil {
-		return nil, err
-	}
-	raw, err := inst.readResult(stack[0])
+	raw, err := inst.exec(ctx, inst.call, tool, string(args))
 	if err != nil {
 		return nil, err
 	}
@@ -128,19 +122,117 @@ func (inst *instance) run(ctx context.Context, tool string, args []byte) (*abi.C
 	return &res, nil
 }
 
+// getPrompt renders one prompt: wasmhost_get_prompt.
+func (inst *instance) getPrompt(ctx context.Context, name string, args []byte) (*abi.PromptResult, error) {
+	if inst.promptFn == nil {
+		return nil, fmt.Errorf("%w: the guest does not export %s", ErrBadGuestMessage, abi.ExportGetPrompt)
+	}
+	raw, err := inst.exec(ctx, inst.promptFn, name, string(args))
+	if err != nil {
+		return nil, err
+	}
+	var res abi.PromptResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("%w: result is not a PromptResult: %v", ErrBadGuestMessage, err)
+	}
+	if err := checkPromptResult(&res); err != nil {
+		return nil, fmt.Errorf("%w: prompt result %w", ErrBadGuestMessage, err)
+	}
+	if res.Messages == nil {
+		res.Messages = []abi.PromptMessage{}
+	}
+	return &res, nil
+}
+
+// readResource reads one resource: wasmhost_read_resource.
+func (inst *instance) readResource(ctx context.Context, uri string) (*abi.ResourceResult, error) {
+	if inst.resourceFn == nil {
+		return nil, fmt.Errorf("%w: the guest does not export %s", ErrBadGuestMessage, abi.ExportReadResource)
+	}
+	raw, err := inst.exec(ctx, inst.resourceFn, uri)
+	if err != nil {
+		return nil, err
+	}
+	var res abi.ResourceResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("%w: result is not a ResourceResult: %v", ErrBadGuestMessage, err)
+	}
+	if err := checkResourceResult(&res); err != nil {
+		return nil, fmt.Errorf("%w: resource result %w", ErrBadGuestMessage, err)
+	}
+	if res.Contents == nil {
+		res.Contents = []abi.EmbeddedResource{}
+	}
+	return &res, nil
+}
+
+// exec writes each message into guest memory, calls fn with their (ptr,
+// len) pairs and returns the packed message it answers with. The slice
+// aliases guest memory: use it before the next guest call.
+func (inst *instance) exec(ctx context.Context, fn api.Function, msgs ...string) ([]byte, error) {
+	stack := make([]uint64, 2*len(msgs))
+	for i, m := range msgs {
+		ptr, err := inst.write(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		stack[2*i], stack[2*i+1] = uint64(ptr), uint64(len(m))
+	}
+	if err := fn.CallWithStack(ctx, stack); err != nil {
+		return nil, err
+	}
+	return inst.readResult(stack[0])
+}
+
+// checkPromptResult is checkResult for a prompt: roles MCP knows and
+// well-formed content.
+func checkPromptResult(res *abi.PromptResult) error {
+	for i, m := range res.Messages {
+		if m.Role != "user" && m.Role != "assistant" {
+			return fmt.Errorf("messages[%d] has role %q, not user or assistant", i, m.Role)
+		}
+		if err := checkContent(m.Content); err != nil {
+			return fmt.Errorf("messages[%d].content %w", i, err)
+		}
+	}
+	return checkCallError(res.Error)
+}
+
+// checkResourceResult is checkResult for a resource read: every content
+// has its URI.
+func checkResourceResult(res *abi.ResourceResult) error {
+	for i, c := range res.Contents {
+		if c.URI == "" {
+			return fmt.Errorf("contents[%d] has no uri", i)
+		}
+	}
+	return checkCallError(res.Error)
+}
+
 // checkResult checks what clients would choke on and a JSON parse cannot
 // see: untyped content, a resource block without its resource, a protocol
 // error without a code or a message.
 func checkResult(res *abi.CallResult) error {
 	for i, c := range res.Content {
-		switch {
-		case c.Type == "":
-			return fmt.Errorf("content[%d] has no type", i)
-		case c.Type == "resource" && (c.Resource == nil || c.Resource.URI == ""):
-			return fmt.Errorf("content[%d] is a resource block without a resource URI", i)
+		if err := checkContent(c); err != nil {
+			return fmt.Errorf("content[%d] %w", i, err)
 		}
 	}
-	if e := res.Error; e != nil {
+	return checkCallError(res.Error)
+}
+
+func checkContent(c abi.Content) error {
+	switch {
+	case c.Type == "":
+		return errors.New("has no type")
+	case c.Type == "resource" && (c.Resource == nil || c.Resource.URI == ""):
+		return errors.New("is a resource block without a resource URI")
+	}
+	return nil
+}
+
+func checkCallError(e *abi.CallError) error {
+	if e != nil {
 		if e.Code == 0 {
 			return fmt.Errorf("error has no code (message %q)", e.Message)
 		}

@@ -65,6 +65,12 @@ type Plugin struct {
 	tools    []abi.Tool
 	byName   map[string]abi.Tool
 
+	prompts      []abi.Prompt
+	promptByName map[string]abi.Prompt
+	resources    []abi.Resource
+	resourceURIs map[string]bool
+	templates    []abi.ResourceTemplate
+
 	// The pool: instances that ran _initialize and nothing else. A refill
 	// goroutine instantiates one at a time and blocks sending it into pool,
 	// so with capacity PoolSize-1 exactly PoolSize are ready.
@@ -107,6 +113,20 @@ func (p *Plugin) setTools(tools []abi.Tool) {
 	}
 }
 
+func (p *Plugin) setExtras(d *abi.Description) {
+	p.prompts = d.Prompts
+	p.promptByName = make(map[string]abi.Prompt, len(d.Prompts))
+	for _, pr := range d.Prompts {
+		p.promptByName[pr.Name] = pr
+	}
+	p.resources = d.Resources
+	p.resourceURIs = make(map[string]bool, len(d.Resources))
+	for _, r := range d.Resources {
+		p.resourceURIs[r.URI] = true
+	}
+	p.templates = d.ResourceTemplates
+}
+
 // Path is the file the plugin was loaded from.
 func (p *Plugin) Path() string { return p.path }
 
@@ -137,8 +157,108 @@ func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, en
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: tool %s: %w", p.name, tool, err)
 	}
+	var res *abi.CallResult
+	err = p.invoke(ctx, env, target{kind: "tool", name: tool, deferTask: def.DeferTask}, func(ctx context.Context, inst *instance) error {
+		var err error
+		res, err = inst.run(ctx, tool, args)
+		return err
+	})
+	return res, err
+}
+
+// Prompts returns the prompts the plugin described. The slice is the
+// caller's to keep.
+func (p *Plugin) Prompts() []abi.Prompt { return append([]abi.Prompt(nil), p.prompts...) }
+
+// Resources returns the resources (fixed URIs) the plugin described. The
+// slice is the caller's to keep.
+func (p *Plugin) Resources() []abi.Resource { return append([]abi.Resource(nil), p.resources...) }
+
+// ResourceTemplates returns the resource templates the plugin described.
+// The slice is the caller's to keep.
+func (p *Plugin) ResourceTemplates() []abi.ResourceTemplate {
+	return append([]abi.ResourceTemplate(nil), p.templates...)
+}
+
+// GetPrompt renders one prompt in a fresh instance, as [Plugin.Call] runs a
+// tool: the same limits, cancellation and errors apply, and the guest may
+// ask the client questions through env. args is a JSON object of strings;
+// nil means {}. A result with Error set is the guest failing the request
+// with that JSON-RPC error (for instance -32602 for a missing argument).
+func (p *Plugin) GetPrompt(ctx context.Context, name string, args json.RawMessage, env Env) (*abi.PromptResult, error) {
+	if _, ok := p.promptByName[name]; !ok {
+		return nil, fmt.Errorf("plugin %s: %w %q", p.name, ErrUnknownPrompt, name)
+	}
+	args, err := checkArgs(args)
+	if err == nil {
+		var strs map[string]string
+		if json.Unmarshal(args, &strs) != nil {
+			err = fmt.Errorf("%w: prompt arguments must be strings", ErrBadArguments)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: prompt %s: %w", p.name, name, err)
+	}
+	var res *abi.PromptResult
+	err = p.invoke(ctx, env, target{kind: "prompt", name: name}, func(ctx context.Context, inst *instance) error {
+		var err error
+		res, err = inst.getPrompt(ctx, name, args)
+		return err
+	})
+	return res, err
+}
+
+// ReadResource reads one resource in a fresh instance, as [Plugin.Call]
+// runs a tool. uri must be one the plugin listed or match one of its
+// templates ([ErrUnknownResource] otherwise). A result with Error set is
+// the guest failing the request with that JSON-RPC error (-32602 with data
+// {"uri": uri} for a resource it does not have after all).
+func (p *Plugin) ReadResource(ctx context.Context, uri string, env Env) (*abi.ResourceResult, error) {
+	if !p.hasResource(uri) {
+		return nil, fmt.Errorf("plugin %s: %w %q", p.name, ErrUnknownResource, uri)
+	}
+	if len(uri) > abi.MaxMessageSize {
+		return nil, fmt.Errorf("plugin %s: %w: uri of %d bytes", p.name, ErrBadArguments, len(uri))
+	}
+	var res *abi.ResourceResult
+	err := p.invoke(ctx, env, target{kind: "resource", name: uri}, func(ctx context.Context, inst *instance) error {
+		var err error
+		res, err = inst.readResource(ctx, uri)
+		return err
+	})
+	return res, err
+}
+
+// hasResource reports whether uri is one of p's resources or matches one
+// of its templates.
+func (p *Plugin) hasResource(uri string) bool {
+	if p.resourceURIs[uri] {
+		return true
+	}
+	for _, t := range p.templates {
+		if _, ok := matchTemplate(t.URITemplate, uri); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// target names what a call runs, for errors and logs.
+type target struct {
+	kind, name string // "tool", "prompt" or "resource"; its name or URI
+	deferTask  bool
+}
+
+func (t target) String() string { return t.kind + " " + t.name }
+
+// invoke is the code path every call into the guest shares: it holds the
+// plugin open, applies the call timeout and the runtime's kill switch,
+// checks out a fresh instance, runs do in it with env wired to the
+// imports, and turns what went wrong into an error naming plugin and
+// target.
+func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx context.Context, inst *instance) error) error {
 	if !p.acquire() {
-		return nil, fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
+		return fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
 	}
 	defer p.release()
 	if env == nil {
@@ -150,14 +270,14 @@ func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, en
 	defer kill(nil)
 	defer context.AfterFunc(p.rt.killed, func() { kill(ErrClosed) })()
 
-	st := &callState{ctx: ctx, env: env, log: p.log.With("tool", tool), deferTask: def.DeferTask}
+	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask}
 	inst, err := p.checkout(ctx)
 	if err != nil {
-		return nil, p.callError(ctx, tool, nil, err)
+		return p.callError(ctx, tg, nil, err)
 	}
 	defer inst.close()
 	inst.sleepCtx.Store(&ctx)
-	res, err := inst.run(withCallState(ctx, st), tool, args)
+	err = do(withCallState(ctx, st), inst)
 	if err == nil && ctx.Err() != nil {
 		// The guest saw the cancellation (StatusCancelled, cancelled()) and
 		// returned tidily; the caller has gone, so the result is dropped and
@@ -165,9 +285,9 @@ func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, en
 		err = ctx.Err()
 	}
 	if err != nil {
-		return nil, p.callError(ctx, tool, inst, err)
+		return p.callError(ctx, tg, inst, err)
 	}
-	return res, nil
+	return nil
 }
 
 func checkArgs(args json.RawMessage) ([]byte, error) {
@@ -187,9 +307,9 @@ func checkArgs(args json.RawMessage) ([]byte, error) {
 }
 
 // callError turns what went wrong in a call into an error naming plugin and
-// tool, wrapping the sentinel callers branch on.
-func (p *Plugin) callError(ctx context.Context, tool string, inst *instance, err error) error {
-	prefix := fmt.Sprintf("plugin %s: tool %s", p.name, tool)
+// target, wrapping the sentinel callers branch on.
+func (p *Plugin) callError(ctx context.Context, tg target, inst *instance, err error) error {
+	prefix := fmt.Sprintf("plugin %s: %s", p.name, tg)
 	if errors.Is(err, ErrBadGuestMessage) {
 		return fmt.Errorf("%s: %w", prefix, err)
 	}
@@ -221,7 +341,7 @@ func (p *Plugin) callError(ctx context.Context, tool string, inst *instance, err
 			detail += ": " + last
 		}
 	}
-	p.log.Debug("guest trapped", "tool", tool, "error", err)
+	p.log.Debug("guest trapped", tg.kind, tg.name, "error", err)
 	return fmt.Errorf("%s: %w: %s", prefix, ErrGuestTrapped, detail)
 }
 

@@ -244,7 +244,11 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (*Plu
 	if err := validateDescription(desc); err != nil {
 		return nil, invalid("%w", err)
 	}
+	if err := checkOptionalExports(desc, exports); err != nil {
+		return nil, invalid("%w", err)
+	}
 	p.setTools(desc.Tools)
+	p.setExtras(desc)
 
 	r.mu.Lock()
 	if r.closed {
@@ -323,6 +327,45 @@ func checkExports(exports map[string]api.FunctionDefinition) error {
 	}
 	return fmt.Errorf("not a wasmhost ABI v%d plugin: %s; build it with the wasmhost SDK and -buildmode=c-shared",
 		abi.Version, strings.Join(msgs, "; "))
+}
+
+// Exports a plugin needs only for what it describes.
+var (
+	exportGetPrompt = struct {
+		params, results []api.ValueType
+	}{[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}}
+	exportReadResource = struct {
+		params, results []api.ValueType
+	}{[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}}
+)
+
+// checkOptionalExports requires wasmhost_get_prompt of a plugin that
+// describes prompts and wasmhost_read_resource of one that describes
+// resources or templates, with their signatures.
+func checkOptionalExports(desc *abi.Description, exports map[string]api.FunctionDefinition) error {
+	check := func(name, what, sig string, params, results []api.ValueType) error {
+		def, ok := exports[name]
+		if !ok {
+			return fmt.Errorf("describes %s but does not export %s %s; rebuild it with an SDK that supports them", what, name, sig)
+		}
+		if !sameTypes(def.ParamTypes(), params) || !sameTypes(def.ResultTypes(), results) {
+			return fmt.Errorf("describes %s but its export %s has the wrong signature (want %s)", what, name, sig)
+		}
+		return nil
+	}
+	if len(desc.Prompts) > 0 {
+		if err := check(abi.ExportGetPrompt, "prompts", "(i32, i32, i32, i32) -> i64",
+			exportGetPrompt.params, exportGetPrompt.results); err != nil {
+			return err
+		}
+	}
+	if len(desc.Resources) > 0 || len(desc.ResourceTemplates) > 0 {
+		if err := check(abi.ExportReadResource, "resources", "(i32, i32) -> i64",
+			exportReadResource.params, exportReadResource.results); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkImports refuses imports the sandbox does not provide, before
