@@ -71,6 +71,37 @@ func (b *Bridge) Call(name string, args string) (res abi.CallResult, err error) 
 	return res, nil
 }
 
+// GetPrompt renders the prompt called name with the JSON arguments args (an
+// object of strings; "" means none) and returns the result as wasmhost
+// would receive it: a request that fails at the protocol level has Error
+// set. The error is non-nil only for a panic ([ErrTrap]).
+func (b *Bridge) GetPrompt(name, args string) (res abi.PromptResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("guest: prompt %q: %w: panic: %v", name, ErrTrap, r)
+		}
+	}()
+	if err := json.Unmarshal(dispatchPrompt(b, name, []byte(args)), &res); err != nil {
+		return abi.PromptResult{}, fmt.Errorf("guest: prompt %q: reading the result back: %w", name, err)
+	}
+	return res, nil
+}
+
+// ReadResource reads the resource at uri and returns the result as
+// wasmhost would receive it: an unknown URI has Error set (-32602 with data
+// {"uri": uri}). The error is non-nil only for a panic ([ErrTrap]).
+func (b *Bridge) ReadResource(uri string) (res abi.ResourceResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("guest: resource %q: %w: panic: %v", uri, ErrTrap, r)
+		}
+	}()
+	if err := json.Unmarshal(dispatchResource(b, uri), &res); err != nil {
+		return abi.ResourceResult{}, fmt.Errorf("guest: resource %q: reading the result back: %w", uri, err)
+	}
+	return res, nil
+}
+
 func (b *Bridge) input(batch []byte) ([]byte, abi.Status) {
 	var reqs []abi.InputRequest
 	if err := json.Unmarshal(batch, &reqs); err != nil || len(reqs) > abi.MaxInputBatch {

@@ -352,3 +352,37 @@ func printJSON(raw []byte) {
 	json.Indent(&b, raw, "", "  ")
 	fmt.Println(b.String())
 }
+
+func ExampleRegisterPrompt() {
+	// A plugin does this in init. Handlers get a *guest.Call, so they may
+	// log, report progress and ask the client as tools do.
+	guest.RegisterPrompt(guest.Prompt{
+		Name:        "example_review",
+		Description: "Review a file.",
+		Arguments:   []guest.PromptArgument{{Name: "path", Required: true}},
+	}, func(c *guest.Call, args map[string]string) (guest.PromptResult, error) {
+		return guest.PromptResult{Messages: []guest.PromptMessage{
+			guest.UserMessage(guest.TextContent("Please review " + args["path"] + ".")),
+		}}, nil
+	})
+	guest.RegisterResourceTemplate(guest.ResourceTemplate{
+		URITemplate: "example://files/{name}", Name: "file", MimeType: "text/plain",
+	}, func(c *guest.Call, uri string, vars map[string]string) ([]guest.EmbeddedResource, error) {
+		return []guest.EmbeddedResource{guest.TextResource(uri, "text/plain", "contents of "+vars["name"])}, nil
+	})
+
+	var b guest.Bridge
+	p, _ := b.GetPrompt("example_review", `{"path":"main.go"}`)
+	fmt.Println(p.Messages[0].Role, p.Messages[0].Content.Text)
+	p, _ = b.GetPrompt("example_review", `{}`)
+	fmt.Println(p.Error.Code, p.Error.Message)
+	r, _ := b.ReadResource("example://files/notes.txt")
+	fmt.Println(r.Contents[0].URI, r.Contents[0].Text)
+	r, _ = b.ReadResource("example://elsewhere")
+	fmt.Println(r.Error.Code, r.Error.Message, string(r.Error.Data))
+	// Output:
+	// user Please review main.go.
+	// -32602 prompt "example_review": missing required argument "path"
+	// example://files/notes.txt contents of notes.txt
+	// -32602 Resource not found {"uri":"example://elsewhere"}
+}

@@ -285,11 +285,13 @@ var examplePlugins = []string{"greet", "jobs", "confirm", "releasenotes"}
 
 func TestWasmExportsAndImports(t *testing.T) {
 	wantExports := map[string]string{
-		"_initialize":        "() -> ()",
-		abi.ExportABIVersion: "() -> (i32)",
-		abi.ExportAlloc:      "(i32) -> (i32)",
-		abi.ExportDescribe:   "() -> (i64)",
-		abi.ExportCall:       "(i32,i32,i32,i32) -> (i64)",
+		"_initialize":          "() -> ()",
+		abi.ExportABIVersion:   "() -> (i32)",
+		abi.ExportAlloc:        "(i32) -> (i32)",
+		abi.ExportDescribe:     "() -> (i64)",
+		abi.ExportCall:         "(i32,i32,i32,i32) -> (i64)",
+		abi.ExportGetPrompt:    "(i32,i32,i32,i32) -> (i64)",
+		abi.ExportReadResource: "(i32,i32) -> (i64)",
 	}
 	wantImports := map[string]string{
 		abi.ImportInput:     "(i32,i32) -> (i32)",

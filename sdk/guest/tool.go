@@ -294,6 +294,9 @@ func describe() (abi.Description, error) {
 		}
 		desc.Tools = append(desc.Tools, at)
 	}
+	desc.Prompts = append([]abi.Prompt(nil), prompts.list...)
+	desc.Resources = append([]abi.Resource(nil), resources.list...)
+	desc.ResourceTemplates = append([]abi.ResourceTemplate(nil), resources.templates...)
 	return desc, nil
 }
 

@@ -58,6 +58,27 @@ func exportCall(namePtr, nameLen, argsPtr, argsLen uint32) uint64 {
 	return keep(msg)
 }
 
+// The prompt and resource exports exist in every plugin (Go decides its
+// exports at build time); with nothing registered they answer with a
+// protocol error, and the description lists nothing for the host to ask.
+
+//go:wasmexport wasmhost_get_prompt
+func exportGetPrompt(namePtr, nameLen, argsPtr, argsLen uint32) uint64 {
+	name := string(claim(namePtr, nameLen))
+	args := claim(argsPtr, argsLen)
+	msg := dispatchPrompt(wasmHost{}, name, args)
+	allocated = nil
+	return keep(msg)
+}
+
+//go:wasmexport wasmhost_read_resource
+func exportReadResource(uriPtr, uriLen uint32) uint64 {
+	uri := string(claim(uriPtr, uriLen))
+	msg := dispatchResource(wasmHost{}, uri)
+	allocated = nil
+	return keep(msg)
+}
+
 func keep(msg []byte) uint64 {
 	lastMessage = msg
 	return abi.Pack(addressOf(msg), uint32(len(msg)))
