@@ -19,6 +19,10 @@ var Version int32 = abi.Version
 // Tools is what wasmhost_describe reports.
 var Tools []abi.Tool
 
+// Extras, if set, adds prompts, resources and templates to what
+// wasmhost_describe reports (its Tools are ignored).
+var Extras abi.Description
+
 // Handle runs one tool and returns a packed (ptr, len) result; use Result to
 // build one from a value.
 var Handle func(name string, args []byte) uint64
@@ -44,7 +48,11 @@ func alloc(size uint32) uint32 {
 }
 
 //go:wasmexport wasmhost_describe
-func describe() uint64 { return Result(abi.Description{Tools: Tools}) }
+func describe() uint64 {
+	d := Extras
+	d.Tools = Tools
+	return Result(d)
+}
 
 //go:wasmexport wasmhost_call
 func call(namePtr, nameLen, argsPtr, argsLen uint32) uint64 {
