@@ -22,35 +22,80 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	if !ok {
 		return nil, unknownTool(req.Params.Name)
 	}
-	if taskSupport(st.entry.Tool) == abi.TaskRequired && !s.sessionFor(req.Session).modern() {
+	sess := s.sessionFor(req.Session)
+	if taskSupport(st.entry.Tool) == abi.TaskRequired && !sess.modern() {
 		return nil, &jsonrpc.Error{
 			Code:    jsonrpc.CodeMethodNotFound,
 			Message: fmt.Sprintf("tool %s must be called as a task: add a task field to tools/call", st.entry.Tool.Name),
 		}
 	}
-	sess := s.sessionFor(req.Session)
-	if sess.modern() {
-		return s.callMRTR(ctx, sess, st, req)
-	}
-	if bad := st.checkArgs(req.Params.Arguments); bad != nil {
-		return bad, nil
-	}
-	t, err := s.startTask(ctx, sess, st, tasks.KindCall, req.Params, clientCaps(req.Session, req.Params), 0)
-	if err != nil {
-		return nil, err
-	}
-	t, err = s.follow(ctx, sess, t.ID)
-	if err != nil {
-		if ctx.Err() != nil {
-			s.cancelAbandoned(t.ID)
+	if req.Params.RequestState == "" {
+		if bad := st.checkArgs(req.Params.Arguments); bad != nil {
+			return bad, nil
 		}
+	}
+	t, state, err := s.runGuest(ctx, sess, guestRequest{
+		spec:      st.spec(),
+		args:      req.Params.Arguments,
+		params:    req.Params,
+		responses: req.Params.InputResponses,
+		state:     req.Params.RequestState,
+	})
+	switch {
+	case err != nil:
 		return nil, err
+	case state != "":
+		return &mcp.CallToolResult{InputRequests: mcpInputRequests(t.InputRequests), RequestState: state}, nil
+	case t.Kind == tasks.KindTask:
+		return &mcp.CallToolResult{Meta: mcp.Meta{metaDetached: t.ID}}, nil
 	}
 	return callResult(t)
 }
 
-// startTask records a new task for the call and queues it for a worker.
-func (s *Server) startTask(ctx context.Context, sess *session, st *servedTool, kind tasks.Kind, p *mcp.CallToolParamsRaw, caps *mcp.ClientCapabilities, ttl time.Duration) (*tasks.Task, error) {
+// taskSpec is what a task record says about the guest entry point it runs.
+type taskSpec struct {
+	op         tasks.Op
+	name       string // tool or prompt name, or resource URI
+	idempotent bool
+	deferTask  bool
+}
+
+func (st *servedTool) spec() taskSpec {
+	a := st.entry.Tool.Annotations
+	return taskSpec{name: st.entry.Tool.Name, idempotent: a != nil && a.IdempotentHint, deferTask: st.entry.Tool.DeferTask}
+}
+
+// guestRequest is a client request a guest serves: a tool call, a prompt
+// or a resource read.
+type guestRequest struct {
+	spec      taskSpec
+	args      json.RawMessage
+	params    mcp.Params // for _meta: capabilities, progress token
+	responses mcp.InputResponseMap
+	state     string
+}
+
+// runGuest serves r as a plain (KindCall) request and returns its record
+// once the guest has finished, or detached into a task, or, for a
+// 2026-07-28 client, asked questions: then state is the requestState to
+// return with them. A 2025 client is asked directly meanwhile.
+func (s *Server) runGuest(ctx context.Context, sess *session, r guestRequest) (t *tasks.Task, state string, err error) {
+	caps := clientCaps(sess.ss, r.params)
+	if sess.modern() {
+		return s.runMRTR(ctx, sess, r, caps)
+	}
+	if t, err = s.startTask(ctx, sess, r.spec, tasks.KindCall, r.args, r.params, caps, 0); err != nil {
+		return nil, "", err
+	}
+	done, err := s.follow(ctx, sess, t.ID)
+	if err != nil && ctx.Err() != nil {
+		s.cancelAbandoned(t.ID)
+	}
+	return done, "", err
+}
+
+// startTask records a new task and queues it for a worker.
+func (s *Server) startTask(ctx context.Context, sess *session, spec taskSpec, kind tasks.Kind, args json.RawMessage, params mcp.Params, caps *mcp.ClientCapabilities, ttl time.Duration) (*tasks.Task, error) {
 	if ttl <= 0 {
 		ttl = s.opts.TaskTTL
 	}
@@ -59,19 +104,22 @@ func (s *Server) startTask(ctx context.Context, sess *session, st *servedTool, k
 		ID:           tasks.NewID(),
 		Kind:         kind,
 		Owner:        sess.owner,
-		Tool:         st.entry.Tool.Name,
-		Args:         p.Arguments,
+		Op:           spec.op,
+		Tool:         spec.name,
+		Args:         args,
 		Accepts:      accepts(caps),
-		Detachable:   st.entry.Tool.DeferTask && declaresTasks(caps),
-		Idempotent:   st.entry.Tool.Annotations != nil && st.entry.Tool.Annotations.IdempotentHint,
+		Detachable:   spec.deferTask && declaresTasks(caps),
+		Idempotent:   spec.idempotent,
 		Status:       tasks.Working,
 		CreatedAt:    now,
 		UpdatedAt:    now,
 		TTL:          min(ttl, s.opts.MaxTaskTTL),
 		PollInterval: s.opts.PollInterval,
 	}
-	if tok := p.GetProgressToken(); tok != nil {
-		t.ProgressToken, _ = json.Marshal(tok)
+	if p, ok := params.(interface{ GetProgressToken() any }); ok {
+		if tok := p.GetProgressToken(); tok != nil {
+			t.ProgressToken, _ = json.Marshal(tok)
+		}
 	}
 	if err := s.store.Create(ctx, t); err != nil {
 		return nil, storeError(err)
@@ -125,21 +173,43 @@ func (s *Server) cancelAbandoned(id string) {
 // callResult turns a finished task into what tools/call returns: the tool's
 // result, or a JSON-RPC error when the call failed at protocol level.
 func callResult(t *tasks.Task) (*mcp.CallToolResult, error) {
+	var res mcp.CallToolResult
+	if err := finished(t, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// finished decodes a finished task's result into res, or returns the
+// JSON-RPC error the request ends with instead: the guest's own protocol
+// error, a failure, or the cancellation.
+func finished(t *tasks.Task, res any) error {
+	what := opNoun(t.Op) + " " + t.Tool
 	switch t.Status {
 	case tasks.Completed:
 		if perr := protocolError(t.Result); perr != nil {
-			return nil, perr
+			return perr
 		}
-		var res mcp.CallToolResult
-		if err := json.Unmarshal(t.Result, &res); err != nil {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tool %s returned an unreadable result: %v", t.Tool, err)}
+		if err := json.Unmarshal(t.Result, res); err != nil {
+			return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s returned an unreadable result: %v", what, err)}
 		}
-		return &res, nil
+		return nil
 	case tasks.Cancelled:
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tool %s was cancelled: %s", t.Tool, t.StatusMessage)}
+		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s was cancelled: %s", what, t.StatusMessage)}
 	default:
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("tool %s failed: %s", t.Tool, t.Error)}
+		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s failed: %s", what, t.Error)}
 	}
+}
+
+// opNoun names what a task runs, for messages.
+func opNoun(op tasks.Op) string {
+	switch op {
+	case tasks.OpGetPrompt:
+		return "prompt"
+	case tasks.OpReadResource:
+		return "resource"
+	}
+	return "tool"
 }
 
 func unknownTool(name string) error {

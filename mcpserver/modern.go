@@ -81,7 +81,7 @@ func (s *Server) callModern(ctx context.Context, sess *session, req *mcp.CallToo
 		if bad := st.checkArgs(req.Params.Arguments); bad != nil {
 			return bad, nil
 		}
-		t, err := s.startTask(ctx, sess, st, tasks.KindTask, req.Params, caps, 0)
+		t, err := s.startTask(ctx, sess, st.spec(), tasks.KindTask, req.Params.Arguments, req.Params, caps, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -176,32 +176,26 @@ func protocolError(result json.RawMessage) *jsonrpc.Error {
 	return &jsonrpc.Error{Code: int64(r.Error.Code), Message: r.Error.Message, Data: r.Error.Data}
 }
 
-// callMRTR runs a 2026-07-28 plain call. A question from the guest ends
+// runMRTR runs a 2026-07-28 plain request. A question from the guest ends
 // the request with an input_required result carrying the questions and a
 // signed requestState naming the suspended call; the client's retry carries
 // the answers, which resume the same guest where it waits. Answers offered
 // before the guest asks (a client may know the keys) are used when it does.
-func (s *Server) callMRTR(ctx context.Context, sess *session, st *servedTool, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	caps := clientCaps(req.Session, req.Params)
+func (s *Server) runMRTR(ctx context.Context, sess *session, r guestRequest, caps *mcp.ClientCapabilities) (*tasks.Task, string, error) {
 	var t *tasks.Task
 	var err error
-	if req.Params.RequestState != "" {
-		id, ok := s.states.verify(req.Params.RequestState)
+	if r.state != "" {
+		id, ok := s.states.verify(r.state)
 		if !ok {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: it was not issued by this server, was altered, or belongs to another call"}
+			return nil, "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: it was not issued by this server, was altered, or belongs to another call"}
 		}
-		if t, err = s.store.Get(ctx, id); err != nil || t.Kind != tasks.KindCall || t.Tool != st.entry.Tool.Name {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: the call it names has ended or expired; call the tool again"}
+		if t, err = s.store.Get(ctx, id); err != nil || t.Kind != tasks.KindCall || t.Op != r.spec.op || t.Tool != r.spec.name {
+			return nil, "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: the call it names has ended or expired; send the request again"}
 		}
-	} else {
-		if bad := st.checkArgs(req.Params.Arguments); bad != nil {
-			return bad, nil
-		}
-		if t, err = s.startTask(ctx, sess, st, tasks.KindCall, req.Params, caps, 0); err != nil {
-			return nil, err
-		}
+	} else if t, err = s.startTask(ctx, sess, r.spec, tasks.KindCall, r.args, r.params, caps, 0); err != nil {
+		return nil, "", err
 	}
-	offered := responsesJSON(req.Params.InputResponses)
+	offered := responsesJSON(r.responses)
 	t, err = s.watcher.Wait(ctx, t.ID, func(t *tasks.Task) bool {
 		if t.Status.Terminal() || t.Kind == tasks.KindTask {
 			return true
@@ -209,21 +203,15 @@ func (s *Server) callMRTR(ctx context.Context, sess *session, st *servedTool, re
 		if t.Status != tasks.InputRequired {
 			return false
 		}
-		if s.applyOffered(ctx, t, offered) {
-			return false // answered: wait for the guest's next move
-		}
-		return true
+		return !s.applyOffered(ctx, t, offered) // answered: wait for the guest's next move
 	})
 	if err != nil {
-		return nil, storeError(err)
+		return nil, "", storeError(err)
 	}
-	switch {
-	case t.Kind == tasks.KindTask:
-		return &mcp.CallToolResult{Meta: mcp.Meta{metaDetached: t.ID}}, nil
-	case t.Status == tasks.InputRequired:
-		return &mcp.CallToolResult{InputRequests: mcpInputRequests(t.InputRequests), RequestState: s.states.sign(t.ID)}, nil
+	if t.Status == tasks.InputRequired && t.Kind == tasks.KindCall {
+		return t, s.states.sign(t.ID), nil
 	}
-	return callResult(t)
+	return t, "", nil
 }
 
 // applyOffered answers the pending questions of t that offered has a valid

@@ -26,10 +26,14 @@ import (
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
-// Catalog is the set of tools being served; *host.Catalog is one.
+// Catalog is the set of tools, prompts and resources being served;
+// *host.Catalog is one.
 type Catalog interface {
 	Tools() []host.ToolEntry
 	Lookup(name string) (host.ToolEntry, bool)
+	Prompts() []host.PromptEntry
+	Resources() []host.ResourceEntry
+	ResourceTemplates() []host.TemplateEntry
 }
 
 // Options configure a Server. Zero values mean the documented defaults.
@@ -70,7 +74,7 @@ func (o *Options) setDefaults() {
 }
 
 // Server is the MCP front end. Create it with New, serve with ServeStdio,
-// and call ToolsChanged when the catalog changes.
+// and call CatalogChanged when the catalog changes.
 type Server struct {
 	opts    Options
 	logger  hclog.Logger
@@ -82,7 +86,9 @@ type Server struct {
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu       sync.Mutex
+	mu                            sync.Mutex
+	prompts, resources, templates map[string]string // served, by key: their JSON
+
 	sessions map[*mcp.ServerSession]*session
 	byOwner  map[string]*session // sessions whose tasks have an owner
 	tools    map[string]*servedTool
@@ -94,31 +100,36 @@ func New(opts Options) (*Server, error) {
 	opts.setDefaults()
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		opts:     opts,
-		logger:   opts.Logger,
-		store:    opts.Store,
-		relay:    elicit.NewRelay(opts.Store, opts.Logger.Named("relay")),
-		states:   newStateSigner(opts.StateKey),
-		stop:     stop,
-		sessions: make(map[*mcp.ServerSession]*session),
-		byOwner:  make(map[string]*session),
-		tools:    make(map[string]*servedTool),
+		opts:      opts,
+		logger:    opts.Logger,
+		store:     opts.Store,
+		relay:     elicit.NewRelay(opts.Store, opts.Logger.Named("relay")),
+		states:    newStateSigner(opts.StateKey),
+		stop:      stop,
+		sessions:  make(map[*mcp.ServerSession]*session),
+		byOwner:   make(map[string]*session),
+		tools:     make(map[string]*servedTool),
+		prompts:   make(map[string]string),
+		resources: make(map[string]string),
+		templates: make(map[string]string),
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "wasmhost", Version: opts.Version}, &mcp.ServerOptions{
-		// Plugins provide tools only (ABI v1); prompts and resources are
-		// declared, and listed empty, so that clients can ask.
 		Capabilities: &mcp.ServerCapabilities{
 			Logging:     &mcp.LoggingCapabilities{},
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
-			Prompts:     &mcp.PromptCapabilities{},
-			Resources:   &mcp.ResourceCapabilities{},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
 			Completions: &mcp.CompletionCapabilities{},
 			Extensions:  map[string]any{tasksExtension: map[string]any{}},
 		},
 		CompletionHandler: func(context.Context, *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
 			return &mcp.CompleteResult{Completion: mcp.CompletionResultDetails{Values: []string{}}}, nil
 		},
-		Logger: slogFor(opts.Logger.Named("go-sdk")),
+		// A plugin's resources change only when the plugin does; a
+		// subscription is accepted and list_changed tells the rest.
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		Logger:             slogFor(opts.Logger.Named("go-sdk")),
 	})
 	s.mcp.AddReceivingMiddleware(s.middleware)
 	if err := s.addTaskMethods(); err != nil {
@@ -135,7 +146,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("watch task store: %w", err)
 	}
 	s.wg.Go(func() { s.dispatch(ctx, events) })
-	s.ToolsChanged()
+	s.CatalogChanged()
 	return s, nil
 }
 

@@ -139,7 +139,7 @@ func (s *Server) createTask(ctx context.Context, req *mcp.CallToolRequest, rawTa
 		ttl = time.Duration(*tr.TTL) * time.Millisecond
 	}
 	sess := s.sessionFor(req.Session)
-	t, err := s.startTask(ctx, sess, st, tasks.KindTask, req.Params, clientCaps(req.Session, req.Params), ttl)
+	t, err := s.startTask(ctx, sess, st.spec(), tasks.KindTask, req.Params.Arguments, req.Params, clientCaps(req.Session, req.Params), ttl)
 	if err != nil {
 		return nil, err
 	}

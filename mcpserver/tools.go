@@ -20,15 +20,16 @@ type servedTool struct {
 	raw    json.RawMessage // the tool as last registered, to spot changes
 }
 
-// ToolsChanged brings the served tool list in line with the catalog;
-// go-sdk sends notifications/tools/list_changed for what changed.
-func (s *Server) ToolsChanged() {
+// CatalogChanged brings the served tools, prompts and resources in line
+// with the catalog; go-sdk sends the list_changed notifications.
+func (s *Server) CatalogChanged() {
 	want := make(map[string]host.ToolEntry)
 	for _, e := range s.opts.Catalog.Tools() {
 		want[e.Tool.Name] = e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.syncPromptsAndResources()
 	var gone []string
 	for name := range s.tools {
 		if _, ok := want[name]; !ok {

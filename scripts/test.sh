@@ -36,6 +36,6 @@ WASMHOST_BIN="$bin_dir/wasmhost" WASMHOST_PLUGINS="$PWD/plugins" \
   node --test --test-concurrency=1 e2e/ts/
 
 step "MCP conformance suite (scripts/conformance.sh)"
-scripts/conformance.sh
+scripts/conformance.sh --strict
 
 echo "all tests passed" >&2

@@ -59,14 +59,26 @@ const (
 	KindCall Kind = "call"
 )
 
+// Op is the MCP request a task serves.
+type Op string
+
+const (
+	OpCallTool     Op = "" // tools/call, the zero value
+	OpGetPrompt    Op = "prompts/get"
+	OpReadResource Op = "resources/read"
+)
+
 // Task is one tool call and everything needed to run, relay and answer it
 // from any process sharing the store.
 type Task struct {
-	ID    string          `json:"id"`
-	Kind  Kind            `json:"kind"`
-	Owner string          `json:"owner,omitempty"` // who may see it; "" is anyone
-	Tool  string          `json:"tool"`
-	Args  json.RawMessage `json:"args,omitempty"`
+	ID    string `json:"id"`
+	Kind  Kind   `json:"kind"`
+	Owner string `json:"owner,omitempty"` // who may see it; "" is anyone
+	// Op is what the guest is asked to do; Tool names the tool or the
+	// prompt, or is the resource URI.
+	Op   Op              `json:"op,omitempty"`
+	Tool string          `json:"tool"`
+	Args json.RawMessage `json:"args,omitempty"`
 	// Accepts lists the input methods (abi.MethodElicit…) the client can
 	// answer; the guest gets an "unsupported" answer at once for others.
 	Accepts []string `json:"accepts,omitempty"`

@@ -15,15 +15,17 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/elicit"
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
-// Tools finds the plugin serving a tool; *host.Catalog is one.
+// Tools finds the plugin serving a tool, prompt or resource;
+// *host.Catalog is one.
 type Tools interface {
 	Lookup(name string) (host.ToolEntry, bool)
+	LookupPrompt(name string) (host.PromptEntry, bool)
+	LookupResource(uri string) (*host.Plugin, bool)
 }
 
 // Options configure a Worker. Zero values are defaults.
@@ -263,9 +265,9 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 
 // run executes t's guest and records how it ended.
 func (w *Worker) run(ctx context.Context, t *tasks.Task, s *slot) bool {
-	entry, ok := w.tools.Lookup(t.Tool)
+	invoke, ok := w.invoker(t)
 	if !ok {
-		return w.fail(ctx, t, fmt.Sprintf("tool %s is not served by any plugin any more", t.Tool))
+		return w.fail(ctx, t, fmt.Sprintf("%s %s is not served by any plugin any more", opNoun(t.Op), t.Tool))
 	}
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -284,7 +286,7 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task, s *slot) bool {
 
 	env := elicit.NewGuestEnv(w.store, t, w.logger)
 	env.Suspend = s.suspend
-	res, err := entry.Plugin.Call(callCtx, t.Tool, t.Args, env)
+	res, err := invoke(callCtx, env)
 	switch {
 	case errors.Is(context.Cause(callCtx), ErrTaskEnded):
 		return true // cancelled through the store: that already recorded the outcome
@@ -324,7 +326,39 @@ func (w *Worker) interrupted(ctx context.Context, t *tasks.Task) bool {
 	return true
 }
 
-func (w *Worker) complete(ctx context.Context, t *tasks.Task, res *abi.CallResult) bool {
+// invoker finds what runs t's guest.
+func (w *Worker) invoker(t *tasks.Task) (func(context.Context, host.Env) (any, error), bool) {
+	switch t.Op {
+	case tasks.OpGetPrompt:
+		e, ok := w.tools.LookupPrompt(t.Tool)
+		return func(ctx context.Context, env host.Env) (any, error) {
+			return e.Plugin.GetPrompt(ctx, t.Tool, t.Args, env)
+		}, ok
+	case tasks.OpReadResource:
+		p, ok := w.tools.LookupResource(t.Tool)
+		return func(ctx context.Context, env host.Env) (any, error) {
+			return p.ReadResource(ctx, t.Tool, env)
+		}, ok
+	}
+	e, ok := w.tools.Lookup(t.Tool)
+	return func(ctx context.Context, env host.Env) (any, error) {
+		return e.Plugin.Call(ctx, t.Tool, t.Args, env)
+	}, ok
+}
+
+func opNoun(op tasks.Op) string {
+	switch op {
+	case tasks.OpGetPrompt:
+		return "prompt"
+	case tasks.OpReadResource:
+		return "resource"
+	}
+	return "tool"
+}
+
+// complete records the guest's result (a CallResult, PromptResult or
+// ResourceResult) as the task's outcome.
+func (w *Worker) complete(ctx context.Context, t *tasks.Task, res any) bool {
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return w.fail(ctx, t, fmt.Sprintf("encode result: %v", err))

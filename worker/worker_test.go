@@ -77,6 +77,9 @@ func (f fakeTools) Lookup(name string) (host.ToolEntry, bool) {
 	return e, ok
 }
 
+func (fakeTools) LookupPrompt(string) (host.PromptEntry, bool) { return host.PromptEntry{}, false }
+func (fakeTools) LookupResource(string) (*host.Plugin, bool)   { return nil, false }
+
 // scriptedStore is a memory store whose queue the test feeds.
 type scriptedStore struct {
 	tasks.Store

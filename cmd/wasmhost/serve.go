@@ -100,7 +100,7 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 			mu.Lock()
 			defer mu.Unlock()
 			if srv != nil {
-				srv.ToolsChanged()
+				srv.CatalogChanged()
 			}
 		},
 	})
