@@ -184,7 +184,7 @@ func callResult(t *tasks.Task) (*mcp.CallToolResult, error) {
 // JSON-RPC error the request ends with instead: the guest's own protocol
 // error, a failure, or the cancellation.
 func finished(t *tasks.Task, res any) error {
-	what := opNoun(t.Op) + " " + t.Tool
+	what := t.Op.Noun() + " " + t.Tool
 	switch t.Status {
 	case tasks.Completed:
 		if perr := protocolError(t.Result); perr != nil {
@@ -199,17 +199,6 @@ func finished(t *tasks.Task, res any) error {
 	default:
 		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("%s failed: %s", what, t.Error)}
 	}
-}
-
-// opNoun names what a task runs, for messages.
-func opNoun(op tasks.Op) string {
-	switch op {
-	case tasks.OpGetPrompt:
-		return "prompt"
-	case tasks.OpReadResource:
-		return "resource"
-	}
-	return "tool"
 }
 
 func unknownTool(name string) error {

@@ -68,6 +68,17 @@ const (
 	OpReadResource Op = "resources/read"
 )
 
+// Noun names what an op runs, for messages: tool, prompt or resource.
+func (o Op) Noun() string {
+	switch o {
+	case OpGetPrompt:
+		return "prompt"
+	case OpReadResource:
+		return "resource"
+	}
+	return "tool"
+}
+
 // Task is one tool call and everything needed to run, relay and answer it
 // from any process sharing the store.
 type Task struct {

@@ -267,7 +267,7 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 func (w *Worker) run(ctx context.Context, t *tasks.Task, s *slot) bool {
 	invoke, ok := w.invoker(t)
 	if !ok {
-		return w.fail(ctx, t, fmt.Sprintf("%s %s is not served by any plugin any more", opNoun(t.Op), t.Tool))
+		return w.fail(ctx, t, fmt.Sprintf("%s %s is not served by any plugin any more", t.Op.Noun(), t.Tool))
 	}
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -344,16 +344,6 @@ func (w *Worker) invoker(t *tasks.Task) (func(context.Context, host.Env) (any, e
 	return func(ctx context.Context, env host.Env) (any, error) {
 		return e.Plugin.Call(ctx, t.Tool, t.Args, env)
 	}, ok
-}
-
-func opNoun(op tasks.Op) string {
-	switch op {
-	case tasks.OpGetPrompt:
-		return "prompt"
-	case tasks.OpReadResource:
-		return "resource"
-	}
-	return "tool"
 }
 
 // complete records the guest's result (a CallResult, PromptResult or
