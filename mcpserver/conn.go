@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -36,7 +37,7 @@ type stdioTransport struct {
 }
 
 func (t *stdioTransport) Connect(context.Context) (mcp.Connection, error) {
-	t.conn = &stdioConn{out: t.out, lines: make(chan []byte), closed: make(chan struct{})}
+	t.conn = &stdioConn{out: t.out, lines: make(chan []byte), closed: make(chan struct{}), drained: make(chan struct{})}
 	go t.conn.readLines(t.in)
 	return t.conn, nil
 }
@@ -49,6 +50,40 @@ type stdioConn struct {
 	readErr   error
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// unanswered counts requests read whose response is not written yet;
+	// drained is signalled whenever it drops to zero.
+	mu         sync.Mutex
+	unanswered int
+	drained    chan struct{}
+}
+
+// drainGrace is how long a client that closed its input still gets the
+// answers to the requests it sent before (`echo request | wasmhost serve`).
+const drainGrace = 5 * time.Second
+
+// drain waits until every request read has been answered, or the grace
+// period or ctx ends.
+func (c *stdioConn) drain(ctx context.Context) {
+	timer := time.NewTimer(drainGrace)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		n, ch := c.unanswered, c.drained
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		case <-c.closed:
+			return
+		}
+	}
 }
 
 // readLines feeds lines to Read until input ends or the conn closes.
@@ -82,6 +117,7 @@ func (c *stdioConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			return nil, io.EOF
 		}
 		if !ok {
+			c.drain(ctx)
 			if c.readErr != nil {
 				return nil, fmt.Errorf("read stdin: %w", c.readErr)
 			}
@@ -92,8 +128,15 @@ func (c *stdioConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			c.replyParseError(ctx, line, err)
 			continue
 		}
-		if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "tools/call" && len(req.Params) > 0 {
-			req.Params = liftTaskField(req.Params)
+		if req, ok := msg.(*jsonrpc.Request); ok {
+			if req.Method == "tools/call" && len(req.Params) > 0 {
+				req.Params = liftTaskField(req.Params)
+			}
+			if req.IsCall() {
+				c.mu.Lock()
+				c.unanswered++
+				c.mu.Unlock()
+			}
 		}
 		return msg, nil
 	}
@@ -125,7 +168,19 @@ func (c *stdioConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if err != nil {
 		return err
 	}
-	return c.writeLine(ctx, data)
+	err = c.writeLine(ctx, data)
+	if _, ok := msg.(*jsonrpc.Response); ok {
+		c.mu.Lock()
+		if c.unanswered > 0 {
+			c.unanswered--
+		}
+		if c.unanswered == 0 {
+			close(c.drained)
+			c.drained = make(chan struct{})
+		}
+		c.mu.Unlock()
+	}
+	return err
 }
 
 func (c *stdioConn) writeLine(_ context.Context, data []byte) error {

@@ -25,6 +25,7 @@ import (
 type fixture struct {
 	*wireClient
 	store tasks.Store
+	in    io.Closer // the server's stdin
 }
 
 var (
@@ -93,7 +94,7 @@ func newFixture(t *testing.T, store tasks.Store) *fixture {
 		serverW.Close()
 	})
 	t.Cleanup(func() { clientW.Close() }) // runs before newServer's cleanup
-	return &fixture{wireClient: newWireClient(t, clientR, clientW), store: store}
+	return &fixture{wireClient: newWireClient(t, clientR, clientW), store: store, in: clientW}
 }
 
 type toolResult struct {
@@ -449,5 +450,18 @@ func TestWaitingGuestDoesNotHoldTheWorker(t *testing.T) {
 	f.result("tasks/result", map[string]any{"taskId": id}, &res)
 	if res.text() != "Deleted a.txt" {
 		t.Errorf("the waiting guest, resumed: %q", res.text())
+	}
+}
+
+// TestRequestsSentBeforeInputEndsAreAnswered: a client that writes its
+// requests and closes its end of stdin still gets the answers.
+func TestRequestsSentBeforeInputEndsAreAnswered(t *testing.T) {
+	f := newFixture(t, nil)
+	f.initialize("2025-11-25", nil)
+	pending := f.send("tools/call", map[string]any{"name": "greet", "arguments": map[string]any{"name": "last"}})
+	f.in.Close()
+	var res toolResult
+	if err := json.Unmarshal(f.await(pending, "a call sent before stdin closed").Result, &res); err != nil || res.text() != "Hello, last!" {
+		t.Errorf("got %+v, %v", res, err)
 	}
 }
