@@ -87,6 +87,11 @@ if [[ -z "$URL" && -z "$SERVER_CMD" ]]; then
   (cd "$REPO_ROOT" && go build -o "$BIN_DIR/wasmhost" ./cmd/wasmhost) || die "go build failed"
   REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
   REDIS="${REDIS%/}"; [[ "$REDIS" =~ /[0-9]+$ ]] || REDIS="$REDIS/15"
+  # Build and compile the fixtures first: the server listens only once its
+  # plugins are loaded, and the readiness wait below is short.
+  echo "conformance.sh: building the fixture plugins" >&2
+  "$BIN_DIR/wasmhost" build "$REPO_ROOT"/testdata/conformance/*/ --cache-dir "$CACHE_DIR/wasmhost" --log-level warn >&2 \
+    || die "building testdata/conformance failed"
   SERVE="$BIN_DIR/wasmhost serve --http 127.0.0.1:{port} --plugins $REPO_ROOT/testdata/conformance --cache-dir $CACHE_DIR/wasmhost --log-level warn"
   STAMP_DIR="$CACHE_DIR/results/$(date -u +%Y%m%dT%H%M%SZ)"
   inner=(--expected-failures "$EXPECTED_FILE" --timeout "$TIMEOUT_MS" --cache-dir "$CACHE_DIR" --wires "$WIRES")

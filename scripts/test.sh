@@ -30,6 +30,9 @@ bin_dir=$(mktemp -d)
 trap 'rm -rf "$bin_dir"' EXIT
 go build -o "$bin_dir/wasmhost" ./cmd/wasmhost
 
+step "build the example plugins (each e2e test starts its own server)"
+"$bin_dir/wasmhost" build plugins/*/ --log-level warn
+
 step "TypeScript SDK end to end (e2e/ts)"
 (cd e2e/ts && npm ci --no-audit --no-fund --loglevel=error)
 WASMHOST_BIN="$bin_dir/wasmhost" WASMHOST_PLUGINS="$PWD/plugins" \

@@ -48,6 +48,21 @@ func TestMain(m *testing.M) {
 	}
 	pluginsDir, _ = filepath.Abs(filepath.Join("..", "..", "plugins"))
 	cacheDir = filepath.Join(os.TempDir(), "wasmhost-test-cache")
+	// Build and compile the plugins once, here, so that the processes the
+	// tests start (several at once) find them cached instead of all
+	// building them at the same time on a loaded machine.
+	var dirs []string
+	entries, _ := os.ReadDir(pluginsDir)
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, filepath.Join(pluginsDir, e.Name()))
+		}
+	}
+	warm := exec.Command(bin, append(append([]string{"build"}, dirs...), "--cache-dir", cacheDir, "--log-level", "warn")...)
+	if out, err := warm.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the plugins: %v\n%s", err, out)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
