@@ -3,102 +3,16 @@ package tasks_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/redistest"
 	"github.com/wasmhost/wasmhost/tasks"
 	"github.com/wasmhost/wasmhost/tasks/storetest"
 )
-
-// proxy stands between a store and Redis so that a test can take Redis
-// away from that store alone (cut) and give it back (restore), without
-// touching the server other tests share.
-type proxy struct {
-	t      testing.TB
-	ln     net.Listener
-	target string
-	url    string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func startProxy(t testing.TB) *proxy {
-	u, err := url.Parse(redisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{t: t, ln: ln, target: u.Host, conns: map[net.Conn]struct{}{}}
-	u.Host = ln.Addr().String()
-	p.url = u.String()
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			_ = c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			_, _ = io.Copy(dst, src)
-			_ = dst.Close()
-			_ = src.Close()
-		}
-		p.wg.Go(func() { pipe(s, c) })
-		p.wg.Go(func() { pipe(c, s) })
-	}
-}
-
-// cut drops every connection and refuses new ones.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *proxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
-}
 
 func TestRedisUnreachable(t *testing.T) {
 	storetest.CheckGoroutines(t)
@@ -139,10 +53,10 @@ func TestRedisOutage(t *testing.T) {
 	storetest.CheckGoroutines(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	p := startProxy(t)
+	p := redistest.StartProxy(t, redisURL(t))
 	prefix := testPrefix(t)
 	t.Cleanup(func() { deleteKeys(t, prefix) })
-	s := newRedis(t, tasks.RedisOptions{URL: p.url, Prefix: prefix})
+	s := newRedis(t, tasks.RedisOptions{URL: p.URL, Prefix: prefix})
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	events, err := s.Watch(wctx)
@@ -167,7 +81,7 @@ func TestRedisOutage(t *testing.T) {
 	}()
 	waitRegistered(t, ctx, prefix, task.ID)
 
-	p.cut()
+	p.Cut()
 	started := time.Now()
 	calls := map[string]func() error{
 		"Get":     func() error { _, err := s.Get(ctx, task.ID); return err },
@@ -183,7 +97,7 @@ func TestRedisOutage(t *testing.T) {
 			return err
 		},
 		"NewRedis": func() error {
-			_, err := tasks.NewRedis(ctx, tasks.RedisOptions{URL: p.url, Prefix: prefix})
+			_, err := tasks.NewRedis(ctx, tasks.RedisOptions{URL: p.URL, Prefix: prefix})
 			return err
 		},
 	}
@@ -196,7 +110,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Errorf("%d calls against an unreachable Redis took %s", len(calls), took)
 	}
 
-	p.restore()
+	p.Restore()
 	if _, err := s.Get(ctx, task.ID); err != nil {
 		t.Fatalf("Get once Redis is back: %v", err)
 	}
@@ -254,11 +168,11 @@ func TestRedisLongOutage(t *testing.T) {
 	storetest.CheckGoroutines(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	p := startProxy(t)
+	p := redistest.StartProxy(t, redisURL(t))
 	prefix := testPrefix(t)
 	t.Cleanup(func() { deleteKeys(t, prefix) })
 	const claimIdle = time.Second
-	s := newRedis(t, tasks.RedisOptions{URL: p.url, Prefix: prefix, ClaimIdle: claimIdle})
+	s := newRedis(t, tasks.RedisOptions{URL: p.URL, Prefix: prefix, ClaimIdle: claimIdle})
 	task := storetest.NewTask("alice")
 	if err := s.Create(ctx, task); err != nil {
 		t.Fatal(err)
@@ -272,7 +186,7 @@ func TestRedisLongOutage(t *testing.T) {
 		guest <- err
 	}()
 	waitRegistered(t, ctx, prefix, task.ID)
-	p.cut()
+	p.Cut()
 	cutAt := time.Now()
 	select {
 	case err := <-guest:
@@ -285,7 +199,7 @@ func TestRedisLongOutage(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the guest waited forever for an unreachable Redis")
 	}
-	p.restore()
+	p.Restore()
 }
 
 // TestRedisClose: closing the store ends its waits and watches at once.

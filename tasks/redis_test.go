@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/redistest"
 	"github.com/wasmhost/wasmhost/tasks"
 	"github.com/wasmhost/wasmhost/tasks/storetest"
 )
@@ -24,40 +24,7 @@ import (
 // skipped, loudly, otherwise. Each test uses its own key prefix, so runs
 // may share a server, and deletes its keys when it ends.
 
-var (
-	redisOnce sync.Once
-	redisErr  error
-)
-
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379"
-	}
-	redisOnce.Do(func() {
-		opts, err := redis.ParseURL(u)
-		if err != nil {
-			redisErr = err
-			return
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		redisErr = c.Ping(ctx).Err()
-		if redisErr != nil && os.Getenv("CI") != "true" {
-			fmt.Fprintf(os.Stderr, "\n*** REDIS TESTS SKIPPED: no Redis at %s (%v).\n*** Start redis-server or set REDIS_URL; with CI=true they fail instead.\n\n", u, redisErr)
-		}
-	})
-	if redisErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no Redis at %s: %v (CI=true: the Redis tests must run)", u, redisErr)
-		}
-		t.Skipf("SKIPPED: no Redis at %s: %v; start redis-server or set REDIS_URL", u, redisErr)
-	}
-	return u
-}
+func redisURL(t testing.TB) string { return redistest.URL(t) }
 
 // testPrefix is a key prefix no other test or run uses.
 func testPrefix(t testing.TB) string {

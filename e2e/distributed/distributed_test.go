@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmhost/wasmhost/internal/redistest"
 )
 
 var (
@@ -289,9 +291,9 @@ func toJSON(v any) string {
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	px := startProxy(t, c.url)
-	w := c.worker("worker", px.url)
-	_, client := c.frontEnd("front end", px.url)
+	px := redistest.StartProxy(t, c.url)
+	w := c.worker("worker", px.URL)
+	_, client := c.frontEnd("front end", px.URL)
 	client.initialize("2025-11-25", elicits)
 
 	before := client.startTask("slow_compute", map[string]any{"seconds": 0})
@@ -299,7 +301,7 @@ func TestRedisOutage(t *testing.T) {
 	during := client.startTask("slow_compute", map[string]any{"seconds": 1})
 	client.waitProgress("slow_compute") // running in the worker
 
-	px.cut()
+	px.Cut()
 	// The guest finishes during the outage; its result waits in the worker.
 	w.waitLog(regexp.MustCompile(`task store unavailable; retrying`))
 	for _, probe := range []struct {
@@ -318,7 +320,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	}
 
-	px.restore()
+	px.Restore()
 	restored := time.Now()
 	if res := decodeResult(t, client.taskResult(during), "tasks/result of the task that ended during the outage"); res.text() != "Computed in 1s" {
 		t.Errorf("task that ended during the outage: %q", res.text())

@@ -11,8 +11,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +22,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmhost/wasmhost/internal/redistest"
 )
 
 var (
@@ -75,42 +75,9 @@ const timeout = 90 * time.Second
 // claimIdle is the --claim-idle of the crash tests.
 const claimIdle = 2 * time.Second
 
-var (
-	redisOnce sync.Once
-	redisErr  error
-)
-
-// redisURL is REDIS_URL (default redis://127.0.0.1:6379). Without a server
-// the tests fail when CI=true and are skipped, loudly, otherwise.
-func redisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("REDIS_URL")
-	if u == "" {
-		u = "redis://127.0.0.1:6379"
-	}
-	redisOnce.Do(func() {
-		opts, err := redis.ParseURL(u)
-		if err != nil {
-			redisErr = err
-			return
-		}
-		c := redis.NewClient(opts)
-		defer c.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		redisErr = c.Ping(ctx).Err()
-		if redisErr != nil && os.Getenv("CI") != "true" {
-			fmt.Fprintf(os.Stderr, "\n*** DISTRIBUTED TESTS SKIPPED: no Redis at %s (%v).\n*** Start redis-server or set REDIS_URL; with CI=true they fail instead.\n\n", u, redisErr)
-		}
-	})
-	if redisErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no Redis at %s: %v (CI=true: the distributed tests must run)", u, redisErr)
-		}
-		t.Skipf("SKIPPED: no Redis at %s: %v; start redis-server or set REDIS_URL", u, redisErr)
-	}
-	return u
-}
+// redisURL is the Redis the tests share (see redistest.URL: CI fails
+// without one).
+func redisURL(t testing.TB) string { return redistest.URL(t) }
 
 // cluster is one deployment: processes sharing a Redis URL and a key
 // prefix of their own, deleted when the test ends.
@@ -307,89 +274,6 @@ func (l *logLines) wait(re *regexp.Regexp, exited <-chan struct{}, d time.Durati
 			return nil, fmt.Errorf("not within %s", d)
 		}
 	}
-}
-
-// proxy stands between wasmhost processes and Redis, so that a test can
-// take Redis away from them (cut) and give it back (restore) without
-// touching the server other tests share.
-type proxy struct {
-	ln     net.Listener
-	target string
-	url    string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func startProxy(t testing.TB, redisURL string) *proxy {
-	u, err := url.Parse(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: u.Host, conns: map[net.Conn]struct{}{}}
-	u.Host = ln.Addr().String()
-	p.url = u.String()
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			_ = c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			_, _ = io.Copy(dst, src)
-			_ = dst.Close()
-			_ = src.Close()
-		}
-		p.wg.Go(func() { pipe(s, c) })
-		p.wg.Go(func() { pipe(c, s) })
-	}
-}
-
-// cut drops every connection and refuses new ones.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *proxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = false
 }
 
 // scanLines is bufio.Scanner with room for large MCP messages.
