@@ -4,8 +4,10 @@
 //
 // Both the host (package host) and the Go guest SDK (package sdk/guest) import
 // this package, so it must stay free of dependencies beyond the standard
-// library and must build for GOOS=wasip1 GOARCH=wasm. It owns no behaviour:
-// the step-by-step protocol is written down in README.md beside this file.
+// library and must build for GOOS=wasip1 GOARCH=wasm. It owns no behaviour
+// beyond the few pure rules both sides must apply identically (such as
+// MatchTemplate): the step-by-step protocol is written down in README.md
+// beside this file.
 package abi
 
 import "encoding/json"

@@ -230,7 +230,7 @@ func (c *Catalog) LookupResource(uri string) (plugin *Plugin, ok bool) {
 		return e.Plugin, true
 	}
 	for _, t := range c.served.templates {
-		if _, ok := matchTemplate(t.Template.URITemplate, uri); ok {
+		if _, ok := abi.MatchTemplate(t.Template.URITemplate, uri); ok {
 			return t.Plugin, true
 		}
 	}

@@ -236,7 +236,7 @@ func (p *Plugin) hasResource(uri string) bool {
 		return true
 	}
 	for _, t := range p.templates {
-		if _, ok := matchTemplate(t.URITemplate, uri); ok {
+		if _, ok := abi.MatchTemplate(t.URITemplate, uri); ok {
 			return true
 		}
 	}

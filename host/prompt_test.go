@@ -144,30 +144,6 @@ func TestValidateExtras(t *testing.T) {
 	}
 }
 
-func TestMatchTemplate(t *testing.T) {
-	for _, tc := range []struct {
-		tmpl, uri string
-		want      map[string]string
-	}{
-		{"test://template/{id}/data", "test://template/123/data", map[string]string{"id": "123"}},
-		{"test://template/{id}/data", "test://template//data", nil},
-		{"test://template/{id}/data", "test://template/1/2/data", nil},
-		{"u://{a}-{b}", "u://x-y-z", map[string]string{"a": "x-y", "b": "z"}},
-		{"u://{a}", "u://", nil},
-	} {
-		got, ok := matchTemplate(tc.tmpl, tc.uri)
-		if ok != (tc.want != nil) || len(got) != len(tc.want) {
-			t.Errorf("%s %s: %v %v", tc.tmpl, tc.uri, got, ok)
-			continue
-		}
-		for k, v := range tc.want {
-			if got[k] != v {
-				t.Errorf("%s %s: %v", tc.tmpl, tc.uri, got)
-			}
-		}
-	}
-}
-
 func TestCatalogPromptsAndResources(t *testing.T) {
 	dir := t.TempDir()
 	copyFile(t, guest(t, "promptres"), filepath.Join(dir, "a.wasm"))

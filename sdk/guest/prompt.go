@@ -3,7 +3,6 @@ package guest
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -205,7 +204,7 @@ func runResource(h host, uri string) abi.ResourceResult {
 	} else {
 		found := false
 		for i, t := range resources.templates {
-			if vars, ok := matchTemplate(t.URITemplate, uri); ok {
+			if vars, ok := abi.MatchTemplate(t.URITemplate, uri); ok {
 				contents, err = resources.tmplRun[i](&Call{host: h}, uri, vars)
 				found = true
 				break
@@ -244,67 +243,20 @@ func encodeMessage(res any, fail func(error) any) []byte {
 // JSON-RPC error the request fails with: a valid [ProtocolError] as given,
 // anything else as -32603.
 func protocolError(err error) *abi.CallError {
-	var pe ProtocolError
-	var ptr *ProtocolError
-	switch {
-	case errors.As(err, &ptr) && ptr != nil:
-		pe = *ptr
-	case errors.As(err, &pe):
-	default:
+	pe, ok := asProtocolError(err)
+	if !ok {
 		return internalError(err)
 	}
 	if pe.Code == 0 || pe.Message == "" {
 		return internalError(fmt.Errorf("a protocol error without a code or a message: %w", err))
 	}
-	ce := &abi.CallError{Code: pe.Code, Message: pe.Message}
-	if pe.Data != nil {
-		data, derr := json.Marshal(pe.Data)
-		if derr != nil {
-			return internalError(fmt.Errorf("encoding the data of protocol error %d (%s): %w", pe.Code, pe.Message, derr))
-		}
-		ce.Data = data
+	ce, err := pe.callError()
+	if err != nil {
+		return internalError(err)
 	}
 	return ce
 }
 
 func internalError(err error) *abi.CallError {
 	return &abi.CallError{Code: codeInternalError, Message: err.Error()}
-}
-
-// matchTemplate matches uri against an RFC 6570 level-1 template: each
-// {var} matches one or more characters other than "/". It reports the
-// variables' values.
-func matchTemplate(tmpl, uri string) (map[string]string, bool) {
-	vars := map[string]string{}
-	if !matchFrom(tmpl, uri, vars) {
-		return nil, false
-	}
-	return vars, true
-}
-
-func matchFrom(tmpl, uri string, vars map[string]string) bool {
-	open := strings.IndexByte(tmpl, '{')
-	if open < 0 {
-		return tmpl == uri
-	}
-	if !strings.HasPrefix(uri, tmpl[:open]) {
-		return false
-	}
-	tmpl, uri = tmpl[open:], uri[open:]
-	end := strings.IndexByte(tmpl, '}')
-	if end < 0 {
-		return false
-	}
-	name, rest := tmpl[1:end], tmpl[end+1:]
-	limit := strings.IndexByte(uri, '/')
-	if limit < 0 {
-		limit = len(uri)
-	}
-	for n := limit; n >= 1; n-- { // longest first
-		if matchFrom(rest, uri[n:], vars) {
-			vars[name] = uri[:n]
-			return true
-		}
-	}
-	return false
 }

@@ -381,27 +381,45 @@ func jsonKind(t reflect.Type) string {
 // handlerError turns a handler's error into a tool error, or into a
 // protocol error if it is a [ProtocolError].
 func handlerError(err error) abi.CallResult {
-	var pe ProtocolError
-	var ptr *ProtocolError
-	switch {
-	case errors.As(err, &ptr) && ptr != nil:
-		pe = *ptr
-	case errors.As(err, &pe):
-	default:
+	pe, ok := asProtocolError(err)
+	if !ok {
 		return toolError(err)
 	}
 	if pe.Code == 0 || pe.Message == "" {
 		return toolError(fmt.Errorf("the tool failed with a protocol error without a code or a message: %w", err))
 	}
+	ce, err := pe.callError()
+	if err != nil {
+		return toolError(err)
+	}
+	return abi.CallResult{Content: []abi.Content{}, Error: ce}
+}
+
+// asProtocolError finds a [ProtocolError], as a value or a pointer, in
+// err's chain.
+func asProtocolError(err error) (ProtocolError, bool) {
+	var pe ProtocolError
+	var ptr *ProtocolError
+	switch {
+	case errors.As(err, &ptr) && ptr != nil:
+		return *ptr, true
+	case errors.As(err, &pe):
+		return pe, true
+	}
+	return ProtocolError{}, false
+}
+
+// callError encodes pe for the ABI; only its Data can fail to encode.
+func (pe ProtocolError) callError() (*abi.CallError, error) {
 	ce := &abi.CallError{Code: pe.Code, Message: pe.Message}
 	if pe.Data != nil {
 		data, err := json.Marshal(pe.Data)
 		if err != nil {
-			return toolError(fmt.Errorf("encoding the data of protocol error %d (%s): %w", pe.Code, pe.Message, err))
+			return nil, fmt.Errorf("encoding the data of protocol error %d (%s): %w", pe.Code, pe.Message, err)
 		}
 		ce.Data = data
 	}
-	return abi.CallResult{Content: []abi.Content{}, Error: ce}
+	return ce, nil
 }
 
 func toolError(err error) abi.CallResult {
