@@ -263,11 +263,16 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (*Plu
 	return p, nil
 }
 
+// handshakeTimeout bounds loading a plugin (start it, read its version and
+// description). It is not a tool call, so the per-call limit, which may be
+// set short, does not apply; a plugin that needs longer is broken.
+const handshakeTimeout = time.Minute
+
 // handshake runs one throwaway instance to read the ABI version and the
 // description. It is not pooled: pooled instances are never used before
 // their call.
 func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionDefinition) (*abi.Description, error) {
-	ctx, cancel := context.WithTimeoutCause(ctx, p.rt.opts.CallTimeout, ErrCallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	inst, err := p.instantiate(ctx)
 	if err != nil {

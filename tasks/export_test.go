@@ -199,3 +199,6 @@ func (m *racyRestart) Restart(ctx context.Context, id string) error {
 	_, err = m.run(ctx, writeRestartScript, m.keys(id, "input", "answers"), m.channel, id, stamp(time.Now()))
 	return err
 }
+
+// Inbox is the list a Redis store's waiting guests are woken through.
+func Inbox(r *Redis) string { return r.inbox }

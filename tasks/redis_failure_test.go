@@ -186,6 +186,19 @@ func TestRedisLongOutage(t *testing.T) {
 		guest <- err
 	}()
 	waitRegistered(t, ctx, prefix, task.ID)
+	// Registration is written by the guest's first round trip; its reply
+	// may still be in flight, and a first round that fails is not a wait
+	// in progress. Wake the guest for a second round: once it registers
+	// again, it has seen the first reply and is waiting.
+	c := rawClient(t)
+	waiters := prefix + ":task:{" + task.ID + "}:waiters"
+	if err := c.Del(ctx, waiters).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RPush(ctx, tasks.Inbox(s), task.ID).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitRegistered(t, ctx, prefix, task.ID)
 	p.Cut()
 	cutAt := time.Now()
 	select {
