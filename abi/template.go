@@ -8,14 +8,23 @@ import "strings"
 // of the contract because the host (choosing which plugin reads a URI) and
 // the guest (choosing which handler) must agree on it exactly.
 func MatchTemplate(tmpl, uri string) (map[string]string, bool) {
-	vars := map[string]string{}
-	if !matchFrom(tmpl, uri, vars) {
+	m := matcher{vars: map[string]string{}, failed: map[[2]int]bool{}}
+	if !m.match(tmpl, uri) {
 		return nil, false
 	}
-	return vars, true
+	return m.vars, true
 }
 
-func matchFrom(tmpl, uri string, vars map[string]string) bool {
+// matcher tries the longest value first for each variable and backtracks.
+// It remembers which (rest of template, rest of URI) pairs cannot match, so
+// that a template with several variables costs polynomial time, not
+// exponential, in the length of a URI a client chose.
+type matcher struct {
+	vars   map[string]string
+	failed map[[2]int]bool // by len(tmpl), len(uri): both are suffixes
+}
+
+func (m *matcher) match(tmpl, uri string) bool {
 	open := strings.IndexByte(tmpl, '{')
 	if open < 0 {
 		return tmpl == uri
@@ -24,6 +33,10 @@ func matchFrom(tmpl, uri string, vars map[string]string) bool {
 		return false
 	}
 	tmpl, uri = tmpl[open:], uri[open:]
+	key := [2]int{len(tmpl), len(uri)}
+	if m.failed[key] {
+		return false
+	}
 	end := strings.IndexByte(tmpl, '}')
 	if end < 0 {
 		return false
@@ -34,10 +47,11 @@ func matchFrom(tmpl, uri string, vars map[string]string) bool {
 		limit = len(uri)
 	}
 	for n := limit; n >= 1; n-- { // longest first
-		if matchFrom(rest, uri[n:], vars) {
-			vars[name] = uri[:n]
+		if m.match(rest, uri[n:]) {
+			m.vars[name] = uri[:n]
 			return true
 		}
 	}
+	m.failed[key] = true
 	return false
 }

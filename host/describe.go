@@ -36,7 +36,7 @@ func validateDescription(d *abi.Description) error {
 		switch t.TaskSupport {
 		case "", abi.TaskForbidden, abi.TaskOptional, abi.TaskRequired:
 		default:
-			return fmt.Errorf("tool %q: taskSupport %q is not one of %q, %q, %q",
+			return fmt.Errorf("tool %q: taskSupport %.64q is not one of %q, %q, %q",
 				t.Name, t.TaskSupport, abi.TaskForbidden, abi.TaskOptional, abi.TaskRequired)
 		}
 		if t.DeferTask && (t.TaskSupport == "" || t.TaskSupport == abi.TaskForbidden) {
@@ -64,7 +64,7 @@ func validateExtras(d *abi.Description) error {
 				return fmt.Errorf("prompt %q: argument %d has no name", p.Name, j)
 			}
 			if args[a.Name] {
-				return fmt.Errorf("prompt %q: argument %q is described twice", p.Name, a.Name)
+				return fmt.Errorf("prompt %q: argument %.64q is described twice", p.Name, a.Name)
 			}
 			args[a.Name] = true
 		}
@@ -72,14 +72,14 @@ func validateExtras(d *abi.Description) error {
 	uris := make(map[string]bool, len(d.Resources))
 	for i, r := range d.Resources {
 		if r.URI == "" {
-			return fmt.Errorf("resource %d (%q) has no uri", i, r.Name)
+			return fmt.Errorf("resource %d (%.64q) has no uri", i, r.Name)
 		}
 		if uris[r.URI] {
-			return fmt.Errorf("resource %q is described twice", r.URI)
+			return fmt.Errorf("resource %.64q is described twice", r.URI)
 		}
 		uris[r.URI] = true
 		if r.Name == "" {
-			return fmt.Errorf("resource %q has no name", r.URI)
+			return fmt.Errorf("resource %.64q has no name", r.URI)
 		}
 	}
 	tmpls := make(map[string]bool, len(d.ResourceTemplates))
@@ -88,11 +88,11 @@ func validateExtras(d *abi.Description) error {
 			return fmt.Errorf("resource template %d: %w", i, err)
 		}
 		if tmpls[t.URITemplate] {
-			return fmt.Errorf("resource template %q is described twice", t.URITemplate)
+			return fmt.Errorf("resource template %.64q is described twice", t.URITemplate)
 		}
 		tmpls[t.URITemplate] = true
 		if t.Name == "" {
-			return fmt.Errorf("resource template %q has no name", t.URITemplate)
+			return fmt.Errorf("resource template %.64q has no name", t.URITemplate)
 		}
 	}
 	return nil
@@ -102,7 +102,7 @@ func validateExtras(d *abi.Description) error {
 // variable: "{name}" expressions of A-Z a-z 0-9 _ . between literals.
 func validTemplate(tmpl string) error {
 	if !strings.Contains(tmpl, "{") {
-		return fmt.Errorf("uriTemplate %q has no {variable}; describe a fixed URI as a resource", tmpl)
+		return fmt.Errorf("uriTemplate %.64q has no {variable}; describe a fixed URI as a resource", tmpl)
 	}
 	rest := tmpl
 	for rest != "" {
@@ -111,19 +111,19 @@ func validTemplate(tmpl string) error {
 			break
 		}
 		if rest[open] == '}' {
-			return fmt.Errorf("uriTemplate %q has an unmatched }", tmpl)
+			return fmt.Errorf("uriTemplate %.64q has an unmatched }", tmpl)
 		}
 		end := strings.IndexByte(rest[open:], '}')
 		if end < 0 {
-			return fmt.Errorf("uriTemplate %q has an unclosed {", tmpl)
+			return fmt.Errorf("uriTemplate %.64q has an unclosed {", tmpl)
 		}
 		name := rest[open+1 : open+end]
 		if name == "" {
-			return fmt.Errorf("uriTemplate %q has an empty {}", tmpl)
+			return fmt.Errorf("uriTemplate %.64q has an empty {}", tmpl)
 		}
 		for _, r := range name {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.') {
-				return fmt.Errorf("uriTemplate %q: variable %q contains %q; only level-1 {name} expressions are supported", tmpl, name, r)
+				return fmt.Errorf("uriTemplate %.64q: variable %.64q contains %q; only level-1 {name} expressions are supported", tmpl, name, r)
 			}
 		}
 		rest = rest[open+end+1:]

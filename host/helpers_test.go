@@ -3,8 +3,10 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -60,13 +62,50 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// newRuntime starts a runtime closed at the end of the test. Its log goes to
-// the returned buffer.
+// logEntry is one line of a JSON log: tests look at its level and
+// attributes, never at its wording.
+type logEntry map[string]any
+
+// entries decodes the JSON log lines written so far.
+func (b *logBuffer) entries(t testing.TB) []logEntry {
+	t.Helper()
+	var out []logEntry
+	for line := range strings.SplitSeq(strings.TrimSpace(b.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var e logEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// find returns the entries whose fields include every one of want.
+func (b *logBuffer) find(t testing.TB, want logEntry) []logEntry {
+	t.Helper()
+	var out []logEntry
+next:
+	for _, e := range b.entries(t) {
+		for k, v := range want {
+			if e[k] != v {
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// newRuntime starts a runtime closed at the end of the test. Its log, in
+// JSON, goes to the returned buffer.
 func newRuntime(t testing.TB, opts Options) (*Runtime, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	if opts.Logger == nil {
-		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
+		opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug, JSONFormat: true})
 	}
 	if opts.CacheDir == "" {
 		opts.CacheDir = compileCacheDir

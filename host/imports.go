@@ -119,7 +119,7 @@ func (st *callState) input(mod api.Module, ptr, n uint32) int32 {
 		switch req.Method {
 		case abi.MethodElicit, abi.MethodSample, abi.MethodListRoots:
 		default:
-			return st.bad(abi.ImportInput, fmt.Errorf("request %d: unknown method %q", i, req.Method))
+			return st.bad(abi.ImportInput, fmt.Errorf("request %d: unknown method %.64q", i, req.Method))
 		}
 		if len(req.Params) > 0 && !isObject(req.Params) {
 			return st.bad(abi.ImportInput, fmt.Errorf("request %d: params is not a JSON object", i))

@@ -189,7 +189,7 @@ func (inst *instance) exec(ctx context.Context, fn api.Function, msgs ...string)
 func checkPromptResult(res *abi.PromptResult) error {
 	for i, m := range res.Messages {
 		if m.Role != "user" && m.Role != "assistant" {
-			return fmt.Errorf("messages[%d] has role %q, not user or assistant", i, m.Role)
+			return fmt.Errorf("messages[%d] has role %.64q, not user or assistant", i, m.Role)
 		}
 		if err := checkContent(m.Content); err != nil {
 			return fmt.Errorf("messages[%d].content %w", i, err)
@@ -234,7 +234,7 @@ func checkContent(c abi.Content) error {
 func checkCallError(e *abi.CallError) error {
 	if e != nil {
 		if e.Code == 0 {
-			return fmt.Errorf("error has no code (message %q)", e.Message)
+			return fmt.Errorf("error has no code (message %.64q)", e.Message)
 		}
 		if e.Message == "" {
 			return fmt.Errorf("error %d has no message", e.Code)

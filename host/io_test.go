@@ -117,13 +117,15 @@ func TestGuestOutput(t *testing.T) {
 	if len(leaked) > 0 {
 		t.Errorf("guest wrote to os.Stdout: %q", leaked)
 	}
-	for _, want := range []string{
-		"echo.wasm: hello from stdout: stream=stdout",
-		"echo.wasm: hello from stderr: stream=stderr",
-		"[WARN]  echo.wasm: careful: tool=stdio",
+	// What the guest wrote (its own words) reaches the log, marked with
+	// the plugin and where it came from.
+	for _, want := range []logEntry{
+		{"@module": "echo.wasm", "@message": "hello from stdout", "stream": "stdout"},
+		{"@module": "echo.wasm", "@message": "hello from stderr", "stream": "stderr"},
+		{"@module": "echo.wasm", "@message": "careful", "@level": "warn", "tool": "stdio"},
 	} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, logs)
+		if len(logs.find(t, want)) == 0 {
+			t.Errorf("log lacks an entry with %v:\n%s", want, logs)
 		}
 	}
 	if len(env.logs) != 1 || env.logs[0] != "careful" {

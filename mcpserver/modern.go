@@ -254,7 +254,7 @@ func validAnswer(req abi.InputRequest, raw json.RawMessage) error {
 		case "decline", "cancel":
 			return nil
 		default:
-			return fmt.Errorf("elicitation action %q is not accept, decline or cancel", res.Action)
+			return fmt.Errorf("elicitation action %.64q is not accept, decline or cancel", res.Action)
 		}
 		var p struct {
 			RequestedSchema *jsonschema.Schema `json:"requestedSchema"`
@@ -270,7 +270,9 @@ func validAnswer(req abi.InputRequest, raw json.RawMessage) error {
 		for k, v := range res.Content {
 			content[k] = v
 		}
-		return resolved.Validate(content)
+		if err := resolved.Validate(content); err != nil {
+			return errors.New(clip(err.Error(), 300)) // it may quote the value
+		}
 	case abi.MethodSample:
 		if _, ok := probe["content"]; !ok {
 			return errors.New("sampling answer has no content")

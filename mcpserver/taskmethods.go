@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -201,14 +202,42 @@ func (s *Server) ownedTask(ctx context.Context, ss *mcp.ServerSession, p *taskID
 	if p == nil || p.TaskID == "" {
 		return nil, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "taskId is required"}
 	}
+	if len(p.TaskID) > maxTaskIDLen {
+		return nil, nil, notFound(p.TaskID)
+	}
 	t, err := s.store.Get(ctx, p.TaskID)
 	if err == nil && (t.Kind != tasks.KindTask || (t.Owner != "" && t.Owner != sess.owner)) {
-		err = fmt.Errorf("task %s: %w", p.TaskID, tasks.ErrNotFound)
+		err = tasks.ErrNotFound
+	}
+	if errors.Is(err, tasks.ErrNotFound) {
+		return nil, nil, notFound(p.TaskID)
 	}
 	if err != nil {
 		return nil, nil, storeError(err)
 	}
 	return sess, t, nil
+}
+
+// maxTaskIDLen is longer than any id the stores issue (tasks.NewID: 22
+// characters); a longer one is unknown without asking the store.
+const maxTaskIDLen = 128
+
+// notFound is the one answer for a task the caller may not see: unknown,
+// expired, another session's, a plain call's. The same words for each, so
+// that the answer says nothing about whether the id exists.
+func notFound(id string) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("task %s: %v", clip(id, 64), tasks.ErrNotFound)}
+}
+
+// clip shortens what a client sent (an id, a cursor, a validation message
+// quoting a value) to at most n runes, so that an error names it without
+// echoing megabytes back or into the log.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
 }
 
 func (s *Server) getTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDParams) (*rawResult, error) {
@@ -261,8 +290,11 @@ func (s *Server) listTasks(ctx context.Context, ss *mcp.ServerSession, p *listTa
 		p = &listTasksParams{} // params are optional
 	}
 	page, next, err := s.store.List(ctx, sess.owner, p.Cursor, 0)
+	if errors.Is(err, tasks.ErrUnavailable) {
+		return nil, storeError(err)
+	}
 	if err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: clip(err.Error(), 200) + "; pass the nextCursor of an earlier tasks/list, or none"}
 	}
 	out := struct {
 		Tasks      []wireTask `json:"tasks"`

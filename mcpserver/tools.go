@@ -87,11 +87,11 @@ func (st *servedTool) checkArgs(args json.RawMessage) *mcp.CallToolResult {
 	var v any = map[string]any{}
 	if len(args) > 0 && string(args) != "null" {
 		if err := json.Unmarshal(args, &v); err != nil {
-			return toolError(fmt.Sprintf("invalid arguments for tool %s: %v", st.entry.Tool.Name, err))
+			return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(err.Error(), 300)))
 		}
 	}
 	if err := st.schema.Validate(v); err != nil {
-		return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, strings.TrimPrefix(err.Error(), "validating root: ")))
+		return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(strings.TrimPrefix(err.Error(), "validating root: "), 300)))
 	}
 	return nil
 }

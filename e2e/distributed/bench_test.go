@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,8 +25,6 @@ func BenchmarkTaskThroughput(b *testing.B) {
 	}
 }
 
-var workerReady = regexp.MustCompile(`worker taking tool calls from the queue`)
-
 func benchThroughput(b *testing.B, workers int) {
 	c := newCluster(b)
 	var ws []*proc
@@ -35,9 +32,7 @@ func benchThroughput(b *testing.B, workers int) {
 		ws = append(ws, c.worker(fmt.Sprintf("worker %d", i+1), ""))
 	}
 	fe, client := c.frontEnd("front end", "")
-	for _, w := range ws {
-		w.waitLog(workerReady)
-	}
+	c.waitConsumers(workers)
 	client.initialize("2025-11-25", nil)
 	run := func(n int) time.Duration {
 		start := time.Now()

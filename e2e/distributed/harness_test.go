@@ -14,7 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,24 +85,98 @@ type cluster struct {
 	t      testing.TB
 	url    string
 	prefix string
+	// raw reaches Redis directly, never through a test's proxy, so that
+	// tests can look at what the processes stored: the tests' window on
+	// behaviour no client sees (a queue entry handed back, a consumer
+	// gone).
+	raw *redis.Client
 }
 
 func newCluster(t testing.TB) *cluster {
 	u := redisURL(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	c := &cluster{t: t, url: u, prefix: "wasmhost-e2e:" + t.Name() + ":" + hex.EncodeToString(b)}
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, url: u, prefix: "wasmhost-e2e:" + t.Name() + ":" + hex.EncodeToString(b), raw: redis.NewClient(opts)}
 	t.Cleanup(func() {
-		opts, _ := redis.ParseURL(u)
-		rc := redis.NewClient(opts)
-		defer rc.Close()
+		defer c.raw.Close()
 		ctx := context.Background()
-		iter := rc.Scan(ctx, 0, c.prefix+":*", 1000).Iterator()
+		iter := c.raw.Scan(ctx, 0, c.prefix+":*", 1000).Iterator()
 		for iter.Next(ctx) {
-			rc.Del(ctx, iter.Val())
+			c.raw.Del(ctx, iter.Val())
 		}
 	})
 	return c
+}
+
+// storedStatus is task id's status as Redis holds it ("" once it is gone).
+func (c *cluster) storedStatus(id string) string {
+	return c.raw.HGet(context.Background(), c.prefix+":task:{"+id+"}", "status").Val()
+}
+
+// queueEntry is one entry of the work queue's stream.
+type queueEntry struct {
+	id, task string
+}
+
+// queued lists the entries in the work queue, delivered or not.
+func (c *cluster) queued() []queueEntry {
+	c.t.Helper()
+	msgs, err := c.raw.XRange(context.Background(), c.prefix+":queue", "-", "+").Result()
+	if err != nil {
+		c.t.Fatalf("XRANGE of the queue: %v", err)
+	}
+	var out []queueEntry
+	for _, m := range msgs {
+		task, _ := m.Values["task"].(string)
+		out = append(out, queueEntry{m.ID, task})
+	}
+	return out
+}
+
+// pendingEntries is how many queue entries a worker took and has not yet
+// acknowledged.
+func (c *cluster) pendingEntries() int64 {
+	c.t.Helper()
+	p, err := c.raw.XPending(context.Background(), c.prefix+":queue", "workers").Result()
+	if err != nil {
+		c.t.Fatalf("XPENDING of the queue: %v", err)
+	}
+	return p.Count
+}
+
+// consumers is how many workers are registered with the queue's consumer
+// group (0 before the first worker reads it).
+func (c *cluster) consumers() int {
+	cs, err := c.raw.XInfoConsumers(context.Background(), c.prefix+":queue", "workers").Result()
+	if err != nil {
+		return 0
+	}
+	return len(cs)
+}
+
+// waitConsumers waits until n workers read the queue: they are ready to
+// take work.
+func (c *cluster) waitConsumers(n int) {
+	c.t.Helper()
+	poll(c.t, fmt.Sprintf("%d workers reading the queue", n), func() bool { return c.consumers() >= n })
+}
+
+// poll checks cond every 20ms until it holds, failing the test after
+// timeout. It is for state that has no notification to wait on (what a
+// process stored in Redis, a port being open).
+func poll(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (c *cluster) storeArgs(redisURL string) []string {
@@ -123,12 +197,55 @@ func (c *cluster) frontEnd(name, redisURL string) (*proc, *client) {
 	return p, newClient(c.t, name, p.stdout, p.stdin)
 }
 
-// httpFrontEnd starts `wasmhost serve --workers 0 --http` on a free port
-// and returns its MCP endpoint.
+// httpFrontEnd starts `wasmhost serve --workers 0 --http` on a port the
+// kernel picks and returns its MCP endpoint once it listens.
 func (c *cluster) httpFrontEnd(name string) (*proc, string) {
+	c.t.Helper()
 	p := startProc(c.t, name, false, append([]string{"serve", "--workers", "0", "--http", "127.0.0.1:0"}, c.storeArgs(c.url)...)...)
-	m := p.waitLog(regexp.MustCompile(`serving MCP over HTTP: url=(\S+)`))
-	return p, m[1]
+	var addr string
+	poll(c.t, name+" listening", func() bool {
+		select {
+		case <-p.exited:
+			c.t.Fatalf("%s exited before it listened: %v", name, p.err)
+		default:
+		}
+		addr = listenAddr(p.cmd.Process.Pid)
+		return addr != ""
+	})
+	return p, "http://" + addr + "/mcp"
+}
+
+// listenAddr is the address a process listens on (IPv4 TCP), "" while it
+// listens on none: its socket inodes (/proc/PID/fd) matched against the
+// listening sockets in /proc/net/tcp. Linux only, as are these tests.
+func listenAddr(pid int) string {
+	table, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return ""
+	}
+	listening := map[string]string{} // inode -> ip:port
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "0A" { // 0A: TCP_LISTEN
+			continue
+		}
+		hostHex, portHex, ok := strings.Cut(f[1], ":")
+		ip, err1 := strconv.ParseUint(hostHex, 16, 32)
+		port, err2 := strconv.ParseUint(portHex, 16, 16)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		// The address is in the kernel's (little-endian) byte order.
+		listening[f[9]] = fmt.Sprintf("%d.%d.%d.%d:%d", ip&0xff, ip>>8&0xff, ip>>16&0xff, ip>>24, port)
+	}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(target, "socket:["); ok && listening[strings.TrimSuffix(inode, "]")] != "" {
+			return listening[strings.TrimSuffix(inode, "]")]
+		}
+	}
+	return ""
 }
 
 func or(a, b string) string {
@@ -138,8 +255,8 @@ func or(a, b string) string {
 	return b
 }
 
-// proc is one wasmhost process. Its stderr (the log) is kept, searchable
-// while it runs, and shown if the test fails.
+// proc is one wasmhost process. Its stderr (the log) is kept and shown if
+// the test fails; tests never wait on or assert its wording.
 type proc struct {
 	t     testing.TB
 	name  string
@@ -209,26 +326,14 @@ func (p *proc) terminate() (error, time.Duration) {
 	}
 }
 
-// waitLog waits for a log line matching re and returns its submatches.
-func (p *proc) waitLog(re *regexp.Regexp) []string {
-	p.t.Helper()
-	m, err := p.log.wait(re, p.exited, timeout)
-	if err != nil {
-		p.t.Fatalf("%s: waiting for a log line matching %q: %v", p.name, re, err)
-	}
-	return m
-}
-
-// logLines collects a process's stderr line by line and wakes whoever
-// waits for a line.
+// logLines collects a process's stderr line by line.
 type logLines struct {
 	mu      sync.Mutex
 	partial []byte
 	lines   []string
-	changed chan struct{}
 }
 
-func newLogLines() *logLines { return &logLines{changed: make(chan struct{})} }
+func newLogLines() *logLines { return &logLines{} }
 
 func (l *logLines) Write(b []byte) (int, error) {
 	l.mu.Lock()
@@ -242,8 +347,6 @@ func (l *logLines) Write(b []byte) (int, error) {
 		l.lines = append(l.lines, string(l.partial[:i]))
 		l.partial = l.partial[i+1:]
 	}
-	close(l.changed)
-	l.changed = make(chan struct{})
 	return len(b), nil
 }
 
@@ -251,29 +354,6 @@ func (l *logLines) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n") + string(l.partial)
-}
-
-func (l *logLines) wait(re *regexp.Regexp, exited <-chan struct{}, d time.Duration) ([]string, error) {
-	deadline := time.After(d)
-	seen := 0
-	for {
-		l.mu.Lock()
-		for ; seen < len(l.lines); seen++ {
-			if m := re.FindStringSubmatch(l.lines[seen]); m != nil {
-				l.mu.Unlock()
-				return m, nil
-			}
-		}
-		changed := l.changed
-		l.mu.Unlock()
-		select {
-		case <-changed:
-		case <-exited:
-			return nil, fmt.Errorf("the process exited")
-		case <-deadline:
-			return nil, fmt.Errorf("not within %s", d)
-		}
-	}
 }
 
 // scanLines is bufio.Scanner with room for large MCP messages.

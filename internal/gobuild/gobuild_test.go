@@ -3,6 +3,7 @@ package gobuild
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,12 +57,35 @@ func newBuilder(t *testing.T) (*Builder, *strings.Builder) {
 	var mu sync.Mutex
 	return &Builder{
 		CacheDir: t.TempDir(),
-		Logger: hclog.New(&hclog.LoggerOptions{Output: writerFunc(func(p []byte) (int, error) {
+		Logger: hclog.New(&hclog.LoggerOptions{JSONFormat: true, Output: writerFunc(func(p []byte) (int, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			return logs.Write(p)
 		})}),
 	}, logs
+}
+
+// logged reports whether the JSON log holds an entry at level with every
+// one of the attributes: what it says, not how it words it.
+func logged(t *testing.T, logs *strings.Builder, level string, attrs ...string) bool {
+	t.Helper()
+next:
+	for line := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if e["@level"] != level {
+			continue
+		}
+		for _, a := range attrs {
+			if _, ok := e[a]; !ok {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
 }
 
 type writerFunc func([]byte) (int, error)
@@ -83,7 +107,7 @@ func TestBuildCaches(t *testing.T) {
 	if bin, _ := os.ReadFile(first); !strings.HasPrefix(string(bin), "\x00asm") {
 		t.Fatalf("%s is not wasm", first)
 	}
-	if !strings.Contains(logs.String(), "built plugin from source") || !strings.Contains(logs.String(), "took=") {
+	if !logged(t, logs, "info", "dir", "wasm", "took") {
 		t.Errorf("log does not say what was built and how long it took:\n%s", logs)
 	}
 
@@ -206,7 +230,7 @@ func TestOverlay(t *testing.T) {
 	if _, _, err := b.Build(context.Background(), dir); err == nil {
 		t.Fatal("built although GENERATED is only in the broken generated file")
 	}
-	if !strings.Contains(logs.String(), "building without field descriptions") {
+	if !logged(t, logs, "warn", "dir", "error") {
 		t.Errorf("no fallback build logged:\n%s", logs)
 	}
 
