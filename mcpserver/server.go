@@ -209,6 +209,6 @@ func (s *Server) onStatus(sess *session, t *tasks.Task, status tasks.Status) {
 	}
 	sess.notifyStatus(t, status)
 	if t.Status == tasks.InputRequired && sess.pushesInput() {
-		s.relay.Push(sess.ctx, sess, t)
+		sess.pushLater(t.ID)
 	}
 }

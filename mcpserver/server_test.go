@@ -60,11 +60,15 @@ func sharedCatalog(t *testing.T) *host.Catalog {
 
 // newServer starts a front end and one worker slot over the example
 // plugins; t's cleanup stops them after ctx's users (closed first).
-func newServer(t *testing.T, store tasks.Store) (context.Context, *mcpserver.Server, *sync.WaitGroup) {
+func newServer(t *testing.T, store tasks.Store, tune ...func(*mcpserver.Options)) (context.Context, *mcpserver.Server, *sync.WaitGroup) {
 	t.Helper()
 	cat := sharedCatalog(t)
 	logger := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn, Name: t.Name()})
-	srv, err := mcpserver.New(mcpserver.Options{Catalog: cat, Store: store, Logger: logger})
+	opts := mcpserver.Options{Catalog: cat, Store: store, Logger: logger}
+	for _, f := range tune {
+		f(&opts)
+	}
+	srv, err := mcpserver.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +85,12 @@ func newServer(t *testing.T, store tasks.Store) (context.Context, *mcpserver.Ser
 }
 
 // newFixture connects a raw stdio client to a new front end.
-func newFixture(t *testing.T, store tasks.Store) *fixture {
+func newFixture(t *testing.T, store tasks.Store, tune ...func(*mcpserver.Options)) *fixture {
 	t.Helper()
 	if store == nil {
 		store = tasks.NewMemory()
 	}
-	ctx, srv, wg := newServer(t, store)
+	ctx, srv, wg := newServer(t, store, tune...)
 	clientR, serverW := io.Pipe()
 	serverR, clientW := io.Pipe()
 	wg.Go(func() {

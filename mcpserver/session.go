@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -206,4 +207,35 @@ func (sess *session) progress(t *tasks.Task, data json.RawMessage) {
 	if err != nil {
 		sess.s.logger.Warn("could not send progress notification", "task", t.ID, "error", err)
 	}
+}
+
+// pushGrace is how long a task's new questions wait for the client to look
+// (tasks/get reporting input_required, or tasks/result) before they are
+// pushed anyway, beyond the poll interval the client was told.
+//
+// Why wait at all: a polling client (the TypeScript SDK's callToolStream)
+// sleeps a whole pollInterval after every tasks/get that says working. A
+// question pushed during that sleep is answered during it, the task goes
+// back to working, and the result waits for the end of the sleep: up to a
+// second between the answer and the result. Asked once the client has seen
+// input_required, it is answered while the client blocks in tasks/result,
+// which returns as soon as the task ends. A client that never looks still
+// gets its questions, pushGrace later.
+const pushGrace = time.Second
+
+// pushLater pushes task id's pending questions to the client after the poll
+// interval and pushGrace, unless they were pushed (or answered) meanwhile;
+// the relay never puts one question out twice at once.
+func (sess *session) pushLater(id string) {
+	delay := sess.s.opts.PollInterval + pushGrace
+	time.AfterFunc(delay, func() {
+		if sess.ctx.Err() != nil {
+			return
+		}
+		t, err := sess.s.store.Get(sess.ctx, id)
+		if err != nil || t.Status != tasks.InputRequired {
+			return
+		}
+		sess.s.relay.Push(sess.ctx, sess, t)
+	})
 }

@@ -250,12 +250,17 @@ func (s *Server) getTask(ctx context.Context, ss *mcp.ServerSession, p *taskIDPa
 			return nil, err
 		}
 	}
-	_, t, err := s.ownedTask(ctx, ss, p)
+	sess, t, err := s.ownedTask(ctx, ss, p)
 	if err != nil {
 		return nil, err
 	}
 	if modern {
 		return newRawResult(s.modernTask(t))
+	}
+	if t.Status == tasks.InputRequired && sess.pushesInput() {
+		// The client has seen the questions' status: it is not asleep
+		// between two polls, so ask now (see pushGrace).
+		s.relay.Push(sess.ctx, sess, t)
 	}
 	return newRawResult(s.wireTask(t))
 }
