@@ -25,6 +25,11 @@ const (
 	OpConfig = "config"
 	// OpSecret reads one secret ([CapabilityRequest.Name]).
 	OpSecret = "secret"
+	// OpDir asks whether the directory declared at the guest path
+	// [CapabilityRequest.Name] is mounted: Value "ro" or "rw", or an error
+	// naming the missing grant. The files themselves are reached through
+	// WASI, not this import.
+	OpDir = "dir"
 )
 
 // Needs is what a plugin declares it may use, in its [Description]. The
@@ -75,7 +80,8 @@ type SecretNeed struct {
 // CapabilityRequest is the message passed to [ImportCapability].
 type CapabilityRequest struct {
 	Op string `json:"op"`
-	// Name is the config key or secret name for [OpConfig] and [OpSecret].
+	// Name is the config key, secret name or guest path for [OpConfig],
+	// [OpSecret] and [OpDir].
 	Name string `json:"name,omitempty"`
 	// HTTP is the request for [OpHTTP].
 	HTTP *HTTPRequest `json:"http,omitempty"`
@@ -105,7 +111,8 @@ type HTTPResponse struct {
 // Error.
 type CapabilityResult struct {
 	HTTP *HTTPResponse `json:"http,omitempty"`
-	// Value is the config value or secret for [OpConfig] and [OpSecret].
+	// Value is the config value, secret or mount mode for [OpConfig],
+	// [OpSecret] and [OpDir].
 	Value string           `json:"value,omitempty"`
 	Error *CapabilityError `json:"error,omitempty"`
 }

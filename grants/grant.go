@@ -229,7 +229,18 @@ func (g *Grant) Declares(host string) bool {
 
 // CanAsk reports whether a person may be asked to allow a request to host:
 // the operator turned asking on and the plugin declared the host.
-func (g *Grant) CanAsk(host string) bool { return g.policy.Ask() && g.Declares(host) }
+// A host the file grants (narrowly, or the request would have passed) is
+// never asked about: the operator's word stands.
+func (g *Grant) CanAsk(host string) bool {
+	return g.policy.Ask() && g.Declares(host) && !slices.ContainsFunc(g.hosts, func(h HostGrant) bool { return h.Host == host })
+}
+
+// Asks reports whether the operator lets a person be asked for declared but
+// ungranted hosts.
+func (g *Grant) Asks() bool { return g.policy.Ask() }
+
+// Remember records a person's "always" for method requests to host.
+func (g *Grant) Remember(host, method string) error { return g.policy.Remember(g.plugin, host, method) }
 
 func portAllowed(h HostGrant, u *url.URL) bool {
 	p := u.Port()
