@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 
 	"github.com/wasmhost/wasmhost/abi"
 )
@@ -18,8 +19,7 @@ var needs abi.Needs
 // operator decides whether to grant it (and which methods, ports and
 // paths), or the person using the client is asked. why tells them.
 func NeedHost(host, why string) {
-	needs.Hosts = append(needs.Hosts, abi.HostNeed{Host: host, Why: why})
-	mustCheckNeeds("NeedHost")
+	declare("NeedHost", func(n *abi.Needs) { n.Hosts = append(n.Hosts, abi.HostNeed{Host: host, Why: why}) })
 }
 
 // NeedDir declares that the plugin uses a directory at the absolute guest
@@ -27,28 +27,38 @@ func NeedHost(host, why string) {
 // directory of the host machine there; the plugin uses it with os and
 // io/fs as usual. [Call.Dir] tells whether it is mounted.
 func NeedDir(p string, write bool, why string) {
-	needs.Dirs = append(needs.Dirs, abi.DirNeed{Path: p, Write: write, Why: why})
-	mustCheckNeeds("NeedDir")
+	declare("NeedDir", func(n *abi.Needs) { n.Dirs = append(n.Dirs, abi.DirNeed{Path: p, Write: write, Why: why}) })
 }
 
 // NeedConfig declares a configuration value the plugin reads with
 // [Call.Config].
 func NeedConfig(key, why string) {
-	needs.Config = append(needs.Config, abi.ConfigNeed{Key: key, Why: why})
-	mustCheckNeeds("NeedConfig")
+	declare("NeedConfig", func(n *abi.Needs) { n.Config = append(n.Config, abi.ConfigNeed{Key: key, Why: why}) })
 }
 
 // NeedSecret declares a secret the plugin reads with [Call.Secret]. The
 // host never logs it and removes it from what the plugin logs or returns;
 // the plugin should not try to show it either.
 func NeedSecret(name, why string) {
-	needs.Secrets = append(needs.Secrets, abi.SecretNeed{Name: name, Why: why})
-	mustCheckNeeds("NeedSecret")
+	declare("NeedSecret", func(n *abi.Needs) { n.Secrets = append(n.Secrets, abi.SecretNeed{Name: name, Why: why}) })
 }
 
-// mustCheckNeeds applies the host's rules to the declarations, panicking in
-// init (a mistake in the plugin's source) rather than failing at load.
-func mustCheckNeeds(fn string) {
+// declare adds one declaration, applying the host's rules first and
+// panicking in init (a mistake in the plugin's source) rather than failing
+// at load. A refused declaration leaves the others as they were.
+func declare(fn string, add func(*abi.Needs)) {
+	next := abi.Needs{
+		Hosts:   slices.Clone(needs.Hosts),
+		Dirs:    slices.Clone(needs.Dirs),
+		Config:  slices.Clone(needs.Config),
+		Secrets: slices.Clone(needs.Secrets),
+	}
+	add(&next)
+	mustCheckNeeds(fn, next)
+	needs = next
+}
+
+func mustCheckNeeds(fn string, needs abi.Needs) {
 	seen := map[string]bool{}
 	check := func(kind, k string, ok bool) {
 		if !ok {
