@@ -21,7 +21,7 @@ import (
 
 // policy writes a grants file granting the capable test guest what plugin
 // (a JSON object) says, and loads it.
-func policy(t *testing.T, extra, plugin string) *grants.Policy {
+func policy(t testing.TB, extra, plugin string) *grants.Policy {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "grants.json")
 	body := `{` + extra + `"plugins": {"capable": ` + plugin + `}}`
@@ -65,8 +65,16 @@ func fetch(t *testing.T, p *Plugin, args map[string]any) fetchOut {
 	return out
 }
 
+func policyB(b *testing.B, plugin string) *grants.Policy { return policy(b, "", plugin) }
+
+// loopbackForBench is loopback's URL and port.
+func loopbackForBench(b *testing.B) (string, string) {
+	srv, port := loopback(b)
+	return srv.URL, port
+}
+
 // loopback is a test server on 127.0.0.1 with a few routes.
-func loopback(t *testing.T) (*httptest.Server, string) {
+func loopback(t testing.TB) (*httptest.Server, string) {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {

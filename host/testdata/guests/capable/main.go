@@ -12,7 +12,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/sdk/guest"
 	"github.com/wasmhost/wasmhost/sdk/guest/guesthttp"
 )
@@ -135,7 +137,45 @@ func files(c *guest.Call, in FileIn) (ValueOut, error) {
 	return ValueOut{Value: v}, nil
 }
 
+type ManyIn struct {
+	URL string `json:"url"`
+	N   int    `json:"n"`
+	// Raw skips net/http: one Call.Capability per request.
+	Raw bool `json:"raw,omitempty"`
+}
+
+type ManyOut struct {
+	// Nanos is each request's duration, as the guest saw it.
+	Nanos []int64 `json:"nanos"`
+}
+
+// fetchMany makes n GET requests one after the other, timing each, for the
+// benchmark of the HTTP import.
+func fetchMany(c *guest.Call, in ManyIn) (ManyOut, error) {
+	client := guesthttp.Client(c)
+	out := ManyOut{Nanos: make([]int64, 0, in.N)}
+	for range in.N {
+		start := time.Now()
+		if in.Raw {
+			if _, err := c.Capability(abi.CapabilityRequest{Op: abi.OpHTTP, HTTP: &abi.HTTPRequest{Method: "GET", URL: in.URL}}); err != nil {
+				return ManyOut{}, err
+			}
+			out.Nanos = append(out.Nanos, time.Since(start).Nanoseconds())
+			continue
+		}
+		resp, err := client.Get(in.URL)
+		if err != nil {
+			return ManyOut{}, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		out.Nanos = append(out.Nanos, time.Since(start).Nanoseconds())
+	}
+	return out, nil
+}
+
 func init() {
+	guest.Register(guest.Tool{Name: "fetch_many"}, fetchMany)
 	guest.NeedHost("127.0.0.1", "test servers")
 	guest.NeedHost("localhost", "the same, by name")
 	guest.NeedDir("/data", true, "notes")
