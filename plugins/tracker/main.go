@@ -193,11 +193,13 @@ func init() {
 		Title:       "List issues",
 		Description: "List the issues of a repository in the issue tracker.",
 		Annotations: &guest.Annotations{ReadOnlyHint: true, IdempotentHint: true},
+		TaskSupport: guest.TaskOptional,
 	}, listIssues)
 	guest.Register(guest.Tool{
 		Name:        "create_issue",
 		Title:       "Create an issue",
 		Description: "File a new issue in a repository of the issue tracker.",
+		TaskSupport: guest.TaskOptional,
 	}, createIssue)
 }
 
