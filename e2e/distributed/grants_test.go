@@ -106,3 +106,38 @@ func redisDump(t *testing.T, u, prefix string) string {
 	}
 	return b.String()
 }
+
+// TestAskThePersonAcrossProcesses: with "ask" on, a worker's guest reaching
+// a declared but ungranted host makes the client's user be asked, through
+// the front end and Redis; "deny" refuses the call, and "once" lets the
+// request through the grant (the tracker's host 127.0.0.1 is then refused
+// as a loopback address, since asked grants never allow private addresses:
+// the refusal changes from not_granted to refused, which is the proof).
+func TestAskThePersonAcrossProcesses(t *testing.T) {
+	grants := filepath.Join(t.TempDir(), "grants.json")
+	if err := os.WriteFile(grants, []byte(`{"ask": true, "plugins": {"tracker": {"config": {"base_url": {"value": "https://127.0.0.1"}}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t)
+	startProc(t, "asking worker", false, append([]string{"worker", "--workers", "2", "--grants", grants}, c.storeArgs(c.url)...)...)
+	_, client := c.frontEnd("front end", "")
+	client.initialize("2025-11-25", elicits)
+	for _, tc := range []struct {
+		decision, want string
+	}{
+		{"deny", "did not allow it"},
+		{"once", "loopback"},
+	} {
+		id := client.startTask("list_issues", map[string]any{"repo": "acme/valves"})
+		req := client.nextRequest("the grant question")
+		if req.Method != "elicitation/create" || relatedTask(req) != id ||
+			!strings.Contains(string(req.Params), "tracker") || !strings.Contains(string(req.Params), "127.0.0.1") {
+			t.Fatalf("asked %s: %s", req.Method, req.Params)
+		}
+		client.reply(req, map[string]any{"action": "accept", "content": map[string]any{"decision": tc.decision}})
+		res := decodeResult(t, client.taskResult(id), "tasks/result")
+		if !res.IsError || !strings.Contains(res.text(), tc.want) {
+			t.Errorf("%s: %s, want an error mentioning %q", tc.decision, res.text(), tc.want)
+		}
+	}
+}
