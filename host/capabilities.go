@@ -82,6 +82,36 @@ func (c *capabilities) scrubResult(res *abi.CallResult) {
 	}
 }
 
+// scrubPrompt and scrubResource are scrubResult for prompts and resources.
+func (c *capabilities) scrubPrompt(res *abi.PromptResult) {
+	if c == nil || c.redact == nil || res == nil {
+		return
+	}
+	res.Description = c.scrub(res.Description)
+	for i := range res.Messages {
+		m := &res.Messages[i].Content
+		m.Text = c.scrub(m.Text)
+		if m.Resource != nil {
+			m.Resource.Text = c.scrub(m.Resource.Text)
+		}
+	}
+	if res.Error != nil {
+		res.Error.Message = c.scrub(res.Error.Message)
+	}
+}
+
+func (c *capabilities) scrubResource(res *abi.ResourceResult) {
+	if c == nil || c.redact == nil || res == nil {
+		return
+	}
+	for i := range res.Contents {
+		res.Contents[i].Text = c.scrub(res.Contents[i].Text)
+	}
+	if res.Error != nil {
+		res.Error.Message = c.scrub(res.Error.Message)
+	}
+}
+
 // scrubJSON scrubs a JSON document, keeping it valid: a secret may appear
 // escaped inside a string, so the value is decoded, scrubbed string by
 // string and encoded again when a plain replace would not do.

@@ -225,6 +225,13 @@ func TestConfigAndSecretGrants(t *testing.T) {
 		t.Errorf("the leak did not reach the result and the log (redacted), so this test proves nothing:\n%s", everything)
 	}
 
+	// A guest that traps with the secret in its panic: the error (which
+	// becomes a task's failure message) is scrubbed too.
+	_, err = p.Call(context.Background(), "leak_panic", json.RawMessage(`{"key":"token"}`), nil)
+	if err == nil || strings.Contains(err.Error()+logs.String(), "tok-3f9a1c77e2") || !strings.Contains(err.Error(), "[secret redacted]") {
+		t.Errorf("trap: %v", err)
+	}
+
 	// Not granted: the refusal names the secret, and how to grant it.
 	r2, _ := newRuntime(t, Options{})
 	callCapable(t, load(t, r2, "capable"), "secret_len", map[string]string{"key": "token"}, nil, &v)

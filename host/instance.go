@@ -312,12 +312,12 @@ func (w *guestWriter) Write(b []byte) (int, error) {
 }
 
 func (w *guestWriter) emit() {
-	line := string(w.buf)
+	line := w.caps.scrub(string(w.buf)) // a trap line becomes an error message
 	w.buf = w.buf[:0]
 	if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
 		w.trap = line
 	}
-	w.log.Info(w.caps.scrub(line), "stream", w.stream)
+	w.log.Info(line, "stream", w.stream)
 }
 
 func (w *guestWriter) flush() {

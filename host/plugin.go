@@ -207,6 +207,7 @@ func (p *Plugin) GetPrompt(ctx context.Context, name string, args json.RawMessag
 		res, err = inst.getPrompt(ctx, name, args)
 		return err
 	})
+	p.caps.scrubPrompt(res)
 	return res, err
 }
 
@@ -228,6 +229,7 @@ func (p *Plugin) ReadResource(ctx context.Context, uri string, env Env) (*abi.Re
 		res, err = inst.readResource(ctx, uri)
 		return err
 	})
+	p.caps.scrubResource(res)
 	return res, err
 }
 

@@ -189,6 +189,10 @@ func init() {
 		return valueOut(fmt.Sprint(len(s)), err)
 	})
 	guest.Register(guest.Tool{Name: "leak"}, leak)
+	guest.Register(guest.Tool{Name: "leak_panic"}, func(c *guest.Call, in KeyIn) (guest.Text, error) {
+		s, _ := c.Secret(in.Key)
+		panic("cannot go on with " + s)
+	})
 	guest.Register(guest.Tool{Name: "files"}, files)
 }
 
