@@ -131,6 +131,9 @@ type Description struct {
 	Prompts           []Prompt           `json:"prompts,omitempty"`
 	Resources         []Resource         `json:"resources,omitempty"`
 	ResourceTemplates []ResourceTemplate `json:"resourceTemplates,omitempty"`
+	// Needs is what the plugin may use beyond computing and asking (hosts,
+	// directories, configuration, secrets); the operator grants from it.
+	Needs Needs `json:"needs,omitzero"`
 }
 
 // Prompt describes one prompt template.

@@ -2,6 +2,9 @@
 # bench/run.sh — run wasmhost's benchmarks and print each figure next to a
 # baseline measured in the same run:
 #   host     BenchmarkSyncCall         pool vs no pool
+#   host     BenchmarkHTTPImport       a guest's request through the
+#                                      capability import vs direct net/http
+#                                      (p50, same loopback server)
 #   tasks    BenchmarkAnswerRoundTrip  Redis vs memory
 #   elicit   BenchmarkRelayRoundTrip   Redis vs memory (ask/resume p50, p99),
 #                                      against the targets (< 1 ms p50
@@ -32,6 +35,7 @@ bench() { # package, pattern, benchtime
   go test -run '^$' -bench "$2" -benchtime "$3" "$1" | tee -a "$OUT" | grep -E '^Benchmark' >&2
 }
 bench ./host/ 'SyncCall|InputRoundTrip' "$BENCHTIME"
+bench ./host/ 'HTTPImport' "${HTTP_N:-3000}x"
 bench ./tasks/ 'AnswerRoundTrip' "$BENCHTIME"
 bench ./elicit/ 'RelayRoundTrip' "${RELAY_N}x"
 bench ./e2e/distributed/ 'TaskThroughput' "${TASKS_N}x"
@@ -86,6 +90,8 @@ echo
 echo "ratios (figure vs baseline, same run)"
 ratio "host: sync call, no pool vs pool (ns/op)"            BenchmarkSyncCall/nopool ns/op BenchmarkSyncCall/pool ns/op
 ratio "host: request path, no pool vs pool, paced (call-ns)" BenchmarkSyncCall/nopool-paced call-ns BenchmarkSyncCall/pool-paced call-ns
+ratio "host: HTTP request p50, import vs direct net/http"  BenchmarkHTTPImport/import p50-ns BenchmarkHTTPImport/direct p50-ns
+ratio "host: HTTP request p50, raw import vs direct"        BenchmarkHTTPImport/import-raw p50-ns BenchmarkHTTPImport/direct p50-ns
 ratio "tasks: answer round trip, Redis vs memory (ns/op)"    BenchmarkAnswerRoundTrip/redis ns/op BenchmarkAnswerRoundTrip/memory ns/op
 ratio "relay: ask p50, Redis vs memory"                     BenchmarkRelayRoundTrip/redis ask-p50-µs BenchmarkRelayRoundTrip/memory ask-p50-µs
 ratio "relay: resume p50, Redis vs memory"                  BenchmarkRelayRoundTrip/redis resume-p50-µs BenchmarkRelayRoundTrip/memory resume-p50-µs

@@ -12,10 +12,20 @@
 //
 // # Sandbox
 //
-// Each instance gets wasi_snapshot_preview1 with no preopened directories,
-// no environment variables, no sockets and one argument (the plugin's file
-// name); real clocks and crypto/rand randomness. Linear memory is capped by
+// Each instance gets wasi_snapshot_preview1 with no environment variables,
+// no sockets and one argument (the plugin's file name); real clocks and
+// crypto/rand randomness. Linear memory is capped by
 // [Options.MemoryLimitMiB] and each call by [Options.CallTimeout].
+//
+// # Capabilities
+//
+// What a plugin declares (abi.Needs) and the operator grants
+// ([Options.Grants], package grants) it may use through the capability
+// import: HTTP requests the host performs (allowlist, TLS verified,
+// redirects re-checked, the dialled address checked against private
+// ranges), config values and secrets (scrubbed from what the guest sends
+// out). Granted directories are its only preopens, confined so that
+// neither .. nor a symlink leads out. Nothing is granted by default.
 //
 // # Cancellation
 //

@@ -28,6 +28,11 @@ type callState struct {
 	// deferTask: the tool was described with DeferTask, so detach may
 	// reach the Env; detached: it has, and the Env said yes.
 	deferTask, detached bool
+
+	// caps is the plugin's grant (capabilities.go); nil while it starts.
+	caps *capabilities
+	// allowedOnce holds "method host" pairs a person allowed for this call.
+	allowedOnce map[string]bool
 }
 
 type callStateKey struct{}
@@ -76,6 +81,9 @@ func (r *Runtime) instantiateImports(ctx context.Context) (api.Module, error) {
 	export(abi.ImportDetach, func(ctx context.Context, _ api.Module, stack []uint64) {
 		stack[0] = api.EncodeI32(r.state(ctx).detach())
 	}, nil, []api.ValueType{i32})
+	export(abi.ImportCapability, func(ctx context.Context, mod api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(r.state(ctx).capability(mod, api.DecodeU32(stack[0]), api.DecodeU32(stack[1])))
+	}, []api.ValueType{i32, i32}, []api.ValueType{i32}, "req_ptr", "req_len")
 	return b.Instantiate(ctx)
 }
 
@@ -232,7 +240,7 @@ func (st *callState) logLine(mod api.Module, level int32, ptr, n uint32) {
 		return
 	}
 	lvl := abi.LogLevel(max(int32(abi.LogDebug), min(level, int32(abi.LogError))))
-	msg := string(b)
+	msg := st.caps.scrub(string(b))
 	switch lvl {
 	case abi.LogDebug:
 		st.log.Debug(msg)
@@ -257,6 +265,7 @@ func (st *callState) progress(mod api.Module, ptr, n uint32) {
 		st.bad(abi.ImportProgress, fmt.Errorf("not a progress object: %w", err))
 		return
 	}
+	p.Message = st.caps.scrub(p.Message)
 	st.env.Progress(p)
 }
 

@@ -42,8 +42,8 @@ type instance struct {
 // Host functions called during _initialize see a call state with no Env.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	inst := &instance{
-		stdout: &guestWriter{log: p.log, stream: "stdout"},
-		stderr: &guestWriter{log: p.log, stream: "stderr"},
+		stdout: &guestWriter{log: p.log, stream: "stdout", caps: p.caps},
+		stderr: &guestWriter{log: p.log, stream: "stderr", caps: p.caps},
 	}
 	inst.sleepCtx.Store(&ctx)
 	cfg := wazero.NewModuleConfig().
@@ -58,6 +58,9 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		WithNanosleep(inst.nanosleep).
 		WithOsyield(runtime.Gosched).
 		WithRandSource(rand.Reader)
+	if fs := p.caps.fsConfig(); fs != nil {
+		cfg = cfg.WithFSConfig(fs) // granted directories only
+	}
 	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log}
 	mod, err := p.rt.wz.InstantiateModule(withCallState(ctx, st), p.compiled, cfg)
 	if err != nil {
@@ -277,6 +280,7 @@ func (inst *instance) readResult(packed uint64) ([]byte, error) {
 type guestWriter struct {
 	log    hclog.Logger
 	stream string
+	caps   *capabilities // scrubs the plugin's secrets
 
 	mu   sync.Mutex
 	buf  []byte
@@ -308,7 +312,7 @@ func (w *guestWriter) Write(b []byte) (int, error) {
 }
 
 func (w *guestWriter) emit() {
-	line := string(w.buf)
+	line := w.caps.scrub(string(w.buf)) // a trap line becomes an error message
 	w.buf = w.buf[:0]
 	if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
 		w.trap = line

@@ -62,6 +62,7 @@ type Plugin struct {
 	name     string // base name of path, used in messages
 	log      hclog.Logger
 	compiled wazero.CompiledModule
+	caps     *capabilities // what the grants allow; nil until loaded
 	tools    []abi.Tool
 	byName   map[string]abi.Tool
 
@@ -163,6 +164,7 @@ func (p *Plugin) Call(ctx context.Context, tool string, args json.RawMessage, en
 		res, err = inst.run(ctx, tool, args)
 		return err
 	})
+	p.caps.scrubResult(res)
 	return res, err
 }
 
@@ -205,6 +207,7 @@ func (p *Plugin) GetPrompt(ctx context.Context, name string, args json.RawMessag
 		res, err = inst.getPrompt(ctx, name, args)
 		return err
 	})
+	p.caps.scrubPrompt(res)
 	return res, err
 }
 
@@ -226,6 +229,7 @@ func (p *Plugin) ReadResource(ctx context.Context, uri string, env Env) (*abi.Re
 		res, err = inst.readResource(ctx, uri)
 		return err
 	})
+	p.caps.scrubResource(res)
 	return res, err
 }
 
@@ -270,7 +274,7 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 	defer kill(nil)
 	defer context.AfterFunc(p.rt.killed, func() { kill(ErrClosed) })()
 
-	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask}
+	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask, caps: p.caps}
 	inst, err := p.checkout(ctx)
 	if err != nil {
 		return p.callError(ctx, tg, nil, err)

@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/grants"
 )
 
 // Defaults for zero [Options] fields.
@@ -49,6 +51,13 @@ type Options struct {
 	// to stdout, stderr or the log import, under a sub-logger named after
 	// the plugin file. nil discards.
 	Logger hclog.Logger
+	// Grants is the operator's capability policy (package grants). nil
+	// grants nothing: plugins load, and their capability requests fail
+	// with an error saying how to grant them.
+	Grants *grants.Policy
+	// HTTPRootCAs verifies the servers of guests' HTTPS requests. nil means
+	// the system's roots. Verification is never off.
+	HTTPRootCAs *x509.CertPool
 }
 
 // Runtime loads and runs plugins. It is safe for concurrent use.
@@ -65,6 +74,8 @@ type Runtime struct {
 	// killed ends every call still running when Close gives up waiting.
 	killed context.Context
 	kill   context.CancelFunc
+
+	httpCaps *httpCaps // performs guests' HTTP requests (httpcap.go)
 
 	mu      sync.Mutex
 	closed  bool
@@ -112,6 +123,8 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		wz:      wazero.NewRuntimeWithConfig(ctx, cfg),
 		cache:   cache,
 		plugins: make(map[*Plugin]struct{}),
+
+		httpCaps: newHTTPCaps(opts.HTTPRootCAs),
 	}
 	r.killed, r.kill = context.WithCancel(context.Background())
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wz); err != nil {
@@ -157,6 +170,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	// Cancelling the calls still running wakes those waiting in Env.Input
 	// or asleep; closing the wazero runtime stops the others.
 	r.kill()
+	r.httpCaps.close()
 	err := r.wz.Close(context.WithoutCancel(ctx))
 	if cerr := r.cache.Close(context.WithoutCancel(ctx)); err == nil {
 		err = cerr
@@ -247,6 +261,10 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (*Plu
 	if err := checkOptionalExports(desc, exports); err != nil {
 		return nil, invalid("%w", err)
 	}
+	if p.caps, err = r.resolveGrants(name, desc.Needs); err != nil {
+		return nil, invalid("%w", err)
+	}
+	p.caps.annotate(desc.Tools)
 	p.setTools(desc.Tools)
 	p.setExtras(desc)
 

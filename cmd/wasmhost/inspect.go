@@ -17,8 +17,9 @@ func inspectCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "inspect FILE|DIR",
-		Short: "Show a plugin's ABI version, tools and schemas",
+		Short: "Show a plugin's ABI version, tools, schemas, and what it needs against what is granted",
 		Example: `  wasmhost inspect plugins/confirm
+  wasmhost inspect --grants grants.json plugins/tracker
   wasmhost inspect --json my_tool.wasm`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,9 +41,11 @@ func inspectCommand() *cobra.Command {
 				return enc.Encode(struct {
 					ABIVersion int        `json:"abiVersion"`
 					Tools      []abi.Tool `json:"tools"`
-				}{abi.Version, p.Tools()})
+					Needs      []needView `json:"needs"`
+				}{abi.Version, p.Tools(), needsView(p.Grant())})
 			}
 			fmt.Fprintf(out, "plugin:      %s\nABI version: %d\n\n", p.Path(), abi.Version)
+			printNeeds(out, p.Grant(), rf.grantsFile)
 			for _, t := range p.Tools() {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(tw, "tool:\t%s\n", t.Name)

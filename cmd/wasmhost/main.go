@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
+	"github.com/wasmhost/wasmhost/grants"
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/internal/gobuild"
 )
@@ -54,6 +55,9 @@ type runtimeFlags struct {
 	memoryMiB   uint32
 	callTimeout time.Duration
 	logLevel    string
+	grantsFile  string
+
+	policy *grants.Policy // loaded once, by grants
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -61,6 +65,18 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Uint32Var(&f.memoryMiB, "memory-limit", 256, "memory cap per tool call, in MiB")
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 30*time.Minute, "wall-clock limit per tool call, including time spent waiting for the user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
+	cmd.Flags().StringVar(&f.grantsFile, "grants", os.Getenv("WASMHOST_GRANTS"),
+		"the operator's grants file: which hosts, directories, config and secrets each plugin may use (docs/security.md); without it nothing is granted (env WASMHOST_GRANTS)")
+}
+
+// grants loads the grants file, if one was given.
+func (f *runtimeFlags) grants() (*grants.Policy, error) {
+	if f.grantsFile == "" || f.policy != nil {
+		return f.policy, nil
+	}
+	p, err := grants.Load(f.grantsFile)
+	f.policy = p
+	return p, err
 }
 
 func (f *runtimeFlags) logger() hclog.Logger {
@@ -88,11 +104,19 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 	if err != nil {
 		return nil, nil, err
 	}
+	policy, err := f.grants()
+	if err != nil {
+		return nil, nil, err
+	}
+	if policy != nil {
+		logger.Info("capability grants", "file", policy.File(), "ask", policy.Ask(), "remembered", policy.RememberFile())
+	}
 	rt, err := host.New(ctx, host.Options{
 		CacheDir:       filepath.Join(root, "compile"),
 		MemoryLimitMiB: f.memoryMiB,
 		CallTimeout:    f.callTimeout,
 		Logger:         logger.Named("host"),
+		Grants:         policy,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -19,8 +19,9 @@ var toolName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 func newCommand() *cobra.Command {
 	var (
-		dir string
-		sdk string
+		dir  string
+		sdk  string
+		kind string
 	)
 	cmd := &cobra.Command{
 		Use:   "new NAME",
@@ -28,12 +29,17 @@ func newCommand() *cobra.Command {
 		Long: `Create DIR/NAME/main.go: one tool called NAME with a typed input, an output,
 a question for the user and a log line, ready to edit.
 
+--template http makes a tool that reads from a web API instead: it declares the
+host it needs, and a grants.example.json beside it grants that host (pass it to
+serve, call or inspect with --grants).
+
 Inside a wasmhost checkout the plugin builds as part of it. Elsewhere pass
 --sdk with the path of a wasmhost checkout; a go.mod that points at it is
 written too.`,
 		Example: `  wasmhost new word_count
   wasmhost call word_count --args '{"text":"to be or not to be"}'
-  wasmhost new my_tool --dir ~/tools --sdk ~/src/wasmhost`,
+  wasmhost new my_tool --dir ~/tools --sdk ~/src/wasmhost
+  wasmhost new repo_info --template http`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
@@ -52,6 +58,15 @@ written too.`,
 				return fmt.Errorf("%s is not inside a wasmhost checkout: pass --sdk PATH_TO_WASMHOST_CHECKOUT so the plugin can use the guest SDK", dir)
 			}
 			files := map[string]string{"main.go": pluginTemplate}
+			try := `'{"text":"hello world"}'`
+			switch kind {
+			case "basic":
+			case "http":
+				files = map[string]string{"main.go": httpPluginTemplate, "grants.example.json": httpGrantsTemplate}
+				try = `'{"repo":"golang/go"}' --grants ` + filepath.Join(target, "grants.example.json")
+			default:
+				return fmt.Errorf("--template %q: want basic or http", kind)
+			}
 			if !inModule {
 				abs, err := filepath.Abs(sdk)
 				if err != nil {
@@ -83,12 +98,13 @@ written too.`,
 					return fmt.Errorf("created %s, but `go mod tidy` there failed (%w): run it yourself once the Go module proxy is reachable", target, err)
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "created %s\ntry it:  wasmhost call %s --plugins %s --args '{\"text\":\"hello world\"}'\n", target, name, dir)
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s\ntry it:  wasmhost call %s --plugins %s --args %s\n", target, name, dir, try)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "plugins", "directory to create the plugin in")
 	cmd.Flags().StringVar(&sdk, "sdk", "", "path of a wasmhost checkout, when creating outside one")
+	cmd.Flags().StringVar(&kind, "template", "basic", "basic (a tool that computes and asks), or http (a tool that reads a web API under a grant)")
 	return cmd
 }
 
@@ -176,4 +192,81 @@ func init() {
 
 // main is never called: a plugin is a reactor, driven by the host.
 func main() {}
+`
+
+// httpPluginTemplate is the plugin `new --template http` writes: a tool
+// that reads a web API through a granted host.
+const httpPluginTemplate = `// Command {{.Name}} is a wasmhost tool plugin that reads a web API. It
+// declares the host it needs; the operator grants it (see
+// grants.example.json beside this file and docs/security.md):
+//
+//	wasmhost call {{.Name}} --args '{"repo":"golang/go"}' --grants grants.example.json
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/wasmhost/wasmhost/sdk/guest"
+	"github.com/wasmhost/wasmhost/sdk/guest/guesthttp"
+)
+
+// Input is what the client sends.
+type Input struct {
+	// The repository, as owner/name.
+	Repo string ` + "`json:\"repo\"`" + `
+}
+
+// Output is the tool's structured result.
+type Output struct {
+	// What the repository says about itself.
+	Description string ` + "`json:\"description\"`" + `
+	// How many people starred it.
+	Stars int ` + "`json:\"stars\"`" + `
+}
+
+func run(c *guest.Call, in Input) (Output, error) {
+	// An ordinary *http.Client: wasmhost makes the request, if granted.
+	resp, err := guesthttp.Client(c).Get("https://api.github.com/repos/" + in.Repo)
+	if err != nil {
+		return Output{}, err // when not granted, the message says how to grant it
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return Output{}, fmt.Errorf("GitHub answered %s", resp.Status)
+	}
+	var repo struct {
+		Description string ` + "`json:\"description\"`" + `
+		Stars       int    ` + "`json:\"stargazers_count\"`" + `
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&repo); err != nil {
+		return Output{}, err
+	}
+	return Output{Description: repo.Description, Stars: repo.Stars}, nil
+}
+
+func init() {
+	// Declared needs show in the tool's description and in wasmhost inspect;
+	// nothing beyond them can be granted.
+	guest.NeedHost("api.github.com", "to read a repository's description")
+	guest.Register(guest.Tool{
+		Name:        "{{.Name}}",
+		Title:       "{{.Title}}",
+		Description: "Describe a GitHub repository.",
+		Annotations: &guest.Annotations{ReadOnlyHint: true},
+	}, run)
+}
+
+// main is never called: a plugin is a reactor, driven by the host.
+func main() {}
+`
+
+// httpGrantsTemplate grants the http template's plugin its host.
+const httpGrantsTemplate = `{
+  "plugins": {
+    "{{.Name}}": {
+      "hosts": [{"host": "api.github.com", "methods": ["GET"], "pathPrefix": "/repos/"}]
+    }
+  }
+}
 `

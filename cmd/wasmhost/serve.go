@@ -69,6 +69,9 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	if err := checkPluginsDir(pluginsDir); err != nil {
 		return err
 	}
+	if _, err := rf.grants(); err != nil {
+		return err
+	}
 	switch {
 	case workers < 0:
 		return fmt.Errorf("--workers %d: want 0 or more", workers)

@@ -138,6 +138,11 @@ func runWorker(ctx context.Context, rf *runtimeFlags, sf *storeFlags, pluginsDir
 	if err := checkPluginsDir(pluginsDir); err != nil {
 		return err
 	}
+	// A mistake in the grants file is the operator's to fix before anything
+	// connects anywhere.
+	if _, err := rf.grants(); err != nil {
+		return err
+	}
 	// The store first: an unreachable Redis fails before plugins load.
 	store, _, err := sf.open(ctx, logger)
 	if err != nil {

@@ -32,6 +32,9 @@ type Bridge struct {
 	// Detach answers [Call.Detach] for a tool registered with DeferTask:
 	// whether the caller turned the call into a task. nil answers false.
 	Detach func() bool
+	// Capability answers capability requests (HTTP, config, secrets,
+	// directories). nil refuses every one as not granted.
+	Capability func(abi.CapabilityRequest) abi.CapabilityResult
 }
 
 // ErrTrap is returned (wrapped) by [Bridge.Call] when the handler panicked:
@@ -163,3 +166,19 @@ func (b *Bridge) progress(msg []byte) {
 func (b *Bridge) cancelled() bool { return b.Cancelled != nil && b.Cancelled() }
 
 func (b *Bridge) detach() bool { return b.Detach != nil && b.Detach() }
+
+func (b *Bridge) capability(msg []byte) ([]byte, abi.Status) {
+	var req abi.CapabilityRequest
+	if err := json.Unmarshal(msg, &req); err != nil {
+		return nil, abi.StatusBadMessage
+	}
+	res := abi.CapabilityResult{Error: &abi.CapabilityError{Code: abi.CapNotGranted, Message: "the test bridge grants nothing"}}
+	if b.Capability != nil {
+		res = b.Capability(req)
+	}
+	out, err := json.Marshal(res)
+	if err != nil {
+		panic(fmt.Sprintf("guest: Bridge.Capability: %v", err))
+	}
+	return out, 0
+}

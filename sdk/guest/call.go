@@ -20,6 +20,8 @@ type host interface {
 	progress(msg []byte)
 	cancelled() bool
 	detach() bool
+	// capability answers one CapabilityRequest with one CapabilityResult.
+	capability(req []byte) ([]byte, abi.Status)
 }
 
 // Call is the context of one tool call: the way to report progress, log,

@@ -5,10 +5,12 @@
 //
 // The package owns the guest's exports (wasmhost_abi_version,
 // wasmhost_alloc, wasmhost_describe, wasmhost_call), its calls to the host's
-// imports, the JSON Schema derived from handler types, and the encoding of
-// results. It must not own policy: what a tool may do, and what the client
-// is asked, is the host's business. It depends on the standard library and
-// package abi only.
+// imports, the JSON Schema derived from handler types, the encoding of
+// results, and the plugin's declared needs. It must not own policy: what a
+// tool may do, and what the client is asked, is the host's business. It
+// depends on the standard library and package abi only (net/http lives in
+// the subpackage guesthttp, so plugins that make no requests do not link
+// it).
 //
 // # Writing a plugin
 //
@@ -78,8 +80,27 @@
 // while the client waits, and calls [Call.Detach] once it has what it needs:
 // from then on the client holds a task and the rest runs in the background.
 //
+// # Network, files, config and secrets
+//
+// A plugin declares in init what it may need beyond computing and asking:
+// [NeedHost], [NeedDir], [NeedConfig], [NeedSecret], each with a reason for
+// the person deciding. The operator grants some or all of it (wasmhost's
+// --grants file, docs/security.md); nothing is granted by default and no
+// grant exceeds a declaration. In a call, [Call.Config] and [Call.Secret]
+// read values, [Call.Dir] checks that a directory is mounted (then use os
+// as usual), and package guesthttp gives a standard *http.Client whose
+// requests the host performs. A refused use returns a [*CapabilityError]
+// (errors.Is(err, [ErrNotGranted]) for a missing grant) whose message says
+// how to grant it: return it as the tool's error.
+//
+//	func init() {
+//		guest.NeedHost("api.github.com", "to read your issues")
+//		guest.NeedSecret("token", "your GitHub token")
+//	}
+//
 // # Testing
 //
 // A [Bridge] stands in for the host, so go test on the build machine can
-// call a plugin's tools directly, answering their questions.
+// call a plugin's tools directly, answering their questions (and, with
+// Bridge.Capability, their capability requests).
 package guest

@@ -297,6 +297,7 @@ func describe() (abi.Description, error) {
 	desc.Prompts = append([]abi.Prompt(nil), prompts.list...)
 	desc.Resources = append([]abi.Resource(nil), resources.list...)
 	desc.ResourceTemplates = append([]abi.ResourceTemplate(nil), resources.templates...)
+	desc.Needs = needs
 	return desc, nil
 }
 

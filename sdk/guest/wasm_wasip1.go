@@ -128,6 +128,9 @@ func hostCancelled() int32
 //go:wasmimport wasmhost detach
 func hostDetach() int32
 
+//go:wasmimport wasmhost capability
+func hostCapability(ptr unsafe.Pointer, n uint32) int32
+
 // wasmHost is the host seen through the imports.
 type wasmHost struct{}
 
@@ -180,3 +183,11 @@ func (wasmHost) progress(msg []byte) {
 func (wasmHost) cancelled() bool { return hostCancelled() != 0 }
 
 func (wasmHost) detach() bool { return hostDetach() != 0 }
+
+func (wasmHost) capability(req []byte) ([]byte, abi.Status) {
+	asking.Lock() // the answer waits in the same place as input's
+	defer asking.Unlock()
+	n := hostCapability(unsafe.Pointer(unsafe.SliceData(req)), uint32(len(req)))
+	runtime.KeepAlive(req)
+	return collect(n)
+}

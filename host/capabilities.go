@@ -1,0 +1,296 @@
+package host
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/grants"
+)
+
+// capabilities is what one plugin may use beyond computing and asking: its
+// Grant (from Options.Grants, checked against its declared needs at load),
+// the HTTP transports that enforce the address rules, and the secrets to
+// keep out of everything the guest sends out.
+type capabilities struct {
+	grant  *grants.Grant
+	http   *httpCaps
+	redact *strings.Replacer // nil when the plugin holds no secrets
+}
+
+// grantName is the name a plugin goes by in the grants file: its file name
+// without .wasm (for a source plugin, its directory's name).
+func grantName(file string) string { return strings.TrimSuffix(file, ".wasm") }
+
+// resolveGrants checks a plugin's declared needs and resolves its grants;
+// an error refuses the plugin.
+func (r *Runtime) resolveGrants(name string, needs abi.Needs) (*capabilities, error) {
+	if err := grants.CheckNeeds(needs); err != nil {
+		return nil, err
+	}
+	g, err := r.opts.Grants.For(grantName(name), needs)
+	if err != nil {
+		return nil, fmt.Errorf("grants: %w", err)
+	}
+	c := &capabilities{grant: g, http: r.httpCaps}
+	if secrets := g.SecretValues(); len(secrets) > 0 {
+		pairs := make([]string, 0, 2*len(secrets))
+		for _, s := range secrets {
+			pairs = append(pairs, s, "[secret redacted]")
+		}
+		c.redact = strings.NewReplacer(pairs...)
+	}
+	return c, nil
+}
+
+// scrub removes the plugin's secrets from text the guest sends out (logs,
+// progress, results): a plugin that echoes its token by mistake does not
+// leak it into logs, task records or notifications.
+func (c *capabilities) scrub(s string) string {
+	if c == nil || c.redact == nil {
+		return s
+	}
+	return c.redact.Replace(s)
+}
+
+// scrubResult applies scrub to every string a call result carries.
+func (c *capabilities) scrubResult(res *abi.CallResult) {
+	if c == nil || c.redact == nil || res == nil {
+		return
+	}
+	for i := range res.Content {
+		res.Content[i].Text = c.scrub(res.Content[i].Text)
+		if r := res.Content[i].Resource; r != nil {
+			r.Text = c.scrub(r.Text)
+		}
+	}
+	if len(res.StructuredContent) > 0 {
+		res.StructuredContent = json.RawMessage(c.scrubJSON(string(res.StructuredContent)))
+	}
+	if res.Error != nil {
+		res.Error.Message = c.scrub(res.Error.Message)
+		if len(res.Error.Data) > 0 {
+			res.Error.Data = json.RawMessage(c.scrubJSON(string(res.Error.Data)))
+		}
+	}
+}
+
+// scrubPrompt and scrubResource are scrubResult for prompts and resources.
+func (c *capabilities) scrubPrompt(res *abi.PromptResult) {
+	if c == nil || c.redact == nil || res == nil {
+		return
+	}
+	res.Description = c.scrub(res.Description)
+	for i := range res.Messages {
+		m := &res.Messages[i].Content
+		m.Text = c.scrub(m.Text)
+		if m.Resource != nil {
+			m.Resource.Text = c.scrub(m.Resource.Text)
+		}
+	}
+	if res.Error != nil {
+		res.Error.Message = c.scrub(res.Error.Message)
+	}
+}
+
+func (c *capabilities) scrubResource(res *abi.ResourceResult) {
+	if c == nil || c.redact == nil || res == nil {
+		return
+	}
+	for i := range res.Contents {
+		res.Contents[i].Text = c.scrub(res.Contents[i].Text)
+	}
+	if res.Error != nil {
+		res.Error.Message = c.scrub(res.Error.Message)
+	}
+}
+
+// scrubJSON scrubs a JSON document, keeping it valid: a secret may appear
+// escaped inside a string, so the value is decoded, scrubbed string by
+// string and encoded again when a plain replace would not do.
+func (c *capabilities) scrubJSON(doc string) string {
+	if out := c.scrub(doc); json.Valid([]byte(out)) {
+		return out
+	}
+	return `{"redacted":"the result held a secret"}`
+}
+
+// fsConfig mounts the plugin's granted directories, confined so that
+// neither .. nor a symlink leads outside them; nil when it has none.
+func (c *capabilities) fsConfig() wazero.FSConfig {
+	if c == nil || len(c.grant.Dirs()) == 0 {
+		return nil
+	}
+	cfg := wazero.NewFSConfig()
+	for _, d := range c.grant.Dirs() {
+		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(confine(d.HostPath, d.Write), d.Path)
+	}
+	return cfg
+}
+
+// capability serves the capability import: one request in, one result
+// pending for response.
+func (st *callState) capability(mod api.Module, ptr, n uint32) int32 {
+	raw, err := read(mod, ptr, n, abi.MaxMessageSize)
+	if err != nil {
+		return st.bad(abi.ImportCapability, err)
+	}
+	var req abi.CapabilityRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return st.bad(abi.ImportCapability, fmt.Errorf("not a capability request: %w", err))
+	}
+	res := st.perform(req)
+	if st.ctx.Err() != nil {
+		st.pending, st.hasPending = nil, false
+		return int32(abi.StatusCancelled)
+	}
+	b, err := json.Marshal(res)
+	if err == nil && len(b) > abi.MaxMessageSize {
+		err = fmt.Errorf("result of %d bytes is over the %d byte limit", len(b), abi.MaxMessageSize)
+	}
+	if err != nil {
+		b, _ = json.Marshal(capError(abi.CapFailed, err.Error()))
+	}
+	st.pending, st.hasPending = b, true
+	return int32(len(b))
+}
+
+func capError(code, msg string) abi.CapabilityResult {
+	return abi.CapabilityResult{Error: &abi.CapabilityError{Code: code, Message: msg}}
+}
+
+// perform carries out one request under the plugin's grant.
+func (st *callState) perform(req abi.CapabilityRequest) abi.CapabilityResult {
+	if st.caps == nil {
+		return capError(abi.CapNotGranted, "capabilities are not available while the plugin starts; use them inside a call")
+	}
+	g := st.caps.grant
+	switch req.Op {
+	case abi.OpConfig:
+		v, err := g.Config(req.Name)
+		if err != nil {
+			return st.refused(req, err)
+		}
+		return abi.CapabilityResult{Value: v}
+	case abi.OpSecret:
+		v, err := g.Secret(req.Name)
+		if err != nil {
+			return st.refused(req, err)
+		}
+		st.log.Debug("secret read", "secret", req.Name) // the name, never the value
+		return abi.CapabilityResult{Value: v}
+	case abi.OpDir:
+		d, err := g.Dir(req.Name)
+		if err != nil {
+			return st.refused(req, err)
+		}
+		if d.Write {
+			return abi.CapabilityResult{Value: "rw"}
+		}
+		return abi.CapabilityResult{Value: "ro"}
+	case abi.OpHTTP:
+		if req.HTTP == nil {
+			return capError(abi.CapBadRequest, `an "http" request without "http"`)
+		}
+		resp, err := st.caps.http.do(st, *req.HTTP)
+		if err != nil {
+			return st.refused(req, err)
+		}
+		return abi.CapabilityResult{HTTP: resp}
+	}
+	return capError(abi.CapBadRequest, fmt.Sprintf("unknown capability operation %q; this wasmhost knows %s, %s, %s and %s",
+		req.Op, abi.OpHTTP, abi.OpConfig, abi.OpSecret, abi.OpDir))
+}
+
+// refused turns an error into the guest's result and logs the refusal
+// (which names what was asked for, never a secret's value).
+func (st *callState) refused(req abi.CapabilityRequest, err error) abi.CapabilityResult {
+	code := abi.CapFailed
+	var ge *grants.Error
+	var he *httpError
+	switch {
+	case errors.As(err, &ge):
+		code = ge.Code
+	case errors.As(err, &he):
+		code = he.code
+	}
+	msg := st.caps.scrub(err.Error())
+	st.log.Info("capability request refused", "op", req.Op, "code", code, "reason", msg)
+	return capError(code, msg)
+}
+
+// Needs returns what the plugin declared it may use.
+func (p *Plugin) Needs() abi.Needs { return p.caps.grant.Declared() }
+
+// Grant returns what the operator granted the plugin, checked against its
+// declaration.
+func (p *Plugin) Grant() *grants.Grant { return p.caps.grant }
+
+// annotate appends what the plugin needs, and whether it is granted, to
+// each tool's description, so that the model (and the person reading
+// tools/list) knows what a call may reach and what will be refused.
+func (c *capabilities) annotate(tools []abi.Tool) {
+	text := c.needsText()
+	if text == "" {
+		return
+	}
+	for i := range tools {
+		if tools[i].Description != "" {
+			tools[i].Description += "\n\n"
+		}
+		tools[i].Description += text
+	}
+}
+
+// needsText is one line per declared need: "Needs: HTTPS to api.github.com
+// (granted), secret token (not granted), ...".
+func (c *capabilities) needsText() string {
+	g := c.grant
+	n := g.Declared()
+	if n.Empty() {
+		return ""
+	}
+	status := func(ok bool) string {
+		if ok {
+			return "granted"
+		}
+		if g.Asks() {
+			return "not granted; the user may be asked"
+		}
+		return "not granted"
+	}
+	var parts []string
+	for _, h := range n.Hosts {
+		ok := slices.ContainsFunc(g.Hosts(), func(hg grants.HostGrant) bool { return hg.Host == h.Host })
+		parts = append(parts, fmt.Sprintf("HTTP to %s (%s)", h.Host, status(ok)))
+	}
+	for _, d := range n.Dirs {
+		_, err := g.Dir(d.Path)
+		mode := "read-only"
+		if d.Write {
+			mode = "read-write"
+		}
+		parts = append(parts, fmt.Sprintf("%s directory %s (%s)", mode, d.Path, statusNoAsk(err == nil)))
+	}
+	for _, k := range n.Config {
+		parts = append(parts, fmt.Sprintf("config %s (%s)", k.Key, statusNoAsk(slices.Contains(g.ConfigKeys(), k.Key))))
+	}
+	for _, s := range n.Secrets {
+		parts = append(parts, fmt.Sprintf("secret %s (%s)", s.Name, statusNoAsk(slices.Contains(g.SecretNames(), s.Name))))
+	}
+	return "Needs: " + strings.Join(parts, ", ") + "."
+}
+
+func statusNoAsk(ok bool) string {
+	if ok {
+		return "granted"
+	}
+	return "not granted"
+}

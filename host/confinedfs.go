@@ -1,0 +1,150 @@
+package host
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	wsys "github.com/tetratelabs/wazero/sys"
+)
+
+type sysStat = wsys.Stat_t
+
+// confinedFS is a granted directory as the guest sees it. wazero already
+// refuses paths that climb out with ".."; this also keeps symlinks from
+// leading out: every path is resolved on the host before use and refused
+// (EPERM) if it ends up outside the directory, and the guest cannot create
+// symlinks or hard links at all. A symlink that stays inside works.
+//
+// The check and the use are two steps, so something outside the sandbox
+// that swaps a directory for a symlink between them could win a race; the
+// guest itself cannot (it cannot create links), and the operator controls
+// what else writes to a granted directory.
+type confinedFS struct {
+	experimentalsys.FS
+	root string // the directory, symlinks resolved
+}
+
+// confine mounts dir, read-write or read-only.
+func confine(dir string, write bool) experimentalsys.FS {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		root = dir // Stat at load said it exists; a later error shows on use
+	}
+	var fsys experimentalsys.FS = &confinedFS{FS: sysfs.DirFS(root), root: root}
+	if !write {
+		fsys = &sysfs.ReadFS{FS: fsys}
+	}
+	return fsys
+}
+
+// check resolves the relative path p and refuses it if it leads outside.
+// With followLast false the last element is not followed (lstat, unlink,
+// rename, readlink act on a link itself), so only its parent is checked.
+func (c *confinedFS) check(p string, followLast bool) experimentalsys.Errno {
+	full := filepath.Join(c.root, filepath.FromSlash(p))
+	target := full
+	if !followLast {
+		target = filepath.Dir(full)
+	}
+	real, err := filepath.EvalSymlinks(target)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			return experimentalsys.UnwrapOSError(err)
+		}
+		// Not there (yet): a create. A dangling symlink would be followed
+		// by the create, so it is refused; otherwise the parent decides.
+		if fi, lerr := os.Lstat(target); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return experimentalsys.EPERM
+		}
+		real, err = filepath.EvalSymlinks(filepath.Dir(target))
+		if err != nil {
+			return experimentalsys.ENOENT
+		}
+	}
+	if real != c.root && !strings.HasPrefix(real, c.root+string(filepath.Separator)) {
+		return experimentalsys.EPERM
+	}
+	return 0
+}
+
+func (c *confinedFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if errno := c.check(p, flag&experimentalsys.O_NOFOLLOW == 0); errno != 0 {
+		return nil, errno
+	}
+	return c.FS.OpenFile(p, flag, perm)
+}
+
+func (c *confinedFS) Stat(p string) (st_ sysStat, errno experimentalsys.Errno) {
+	if errno := c.check(p, true); errno != 0 {
+		return st_, errno
+	}
+	return c.FS.Stat(p)
+}
+
+func (c *confinedFS) Lstat(p string) (st_ sysStat, errno experimentalsys.Errno) {
+	if errno := c.check(p, false); errno != 0 {
+		return st_, errno
+	}
+	return c.FS.Lstat(p)
+}
+
+func (c *confinedFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
+	if errno := c.check(p, false); errno != 0 {
+		return errno
+	}
+	return c.FS.Mkdir(p, perm)
+}
+
+func (c *confinedFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
+	if errno := c.check(p, true); errno != 0 {
+		return errno
+	}
+	return c.FS.Chmod(p, perm)
+}
+
+func (c *confinedFS) Rename(from, to string) experimentalsys.Errno {
+	if errno := c.check(from, false); errno != 0 {
+		return errno
+	}
+	if errno := c.check(to, false); errno != 0 {
+		return errno
+	}
+	return c.FS.Rename(from, to)
+}
+
+func (c *confinedFS) Rmdir(p string) experimentalsys.Errno {
+	if errno := c.check(p, false); errno != 0 {
+		return errno
+	}
+	return c.FS.Rmdir(p)
+}
+
+func (c *confinedFS) Unlink(p string) experimentalsys.Errno {
+	if errno := c.check(p, false); errno != 0 {
+		return errno
+	}
+	return c.FS.Unlink(p)
+}
+
+// Link and Symlink are refused: a link is how a guest would build its own
+// way out.
+func (c *confinedFS) Link(string, string) experimentalsys.Errno    { return experimentalsys.EPERM }
+func (c *confinedFS) Symlink(string, string) experimentalsys.Errno { return experimentalsys.EPERM }
+
+func (c *confinedFS) Readlink(p string) (string, experimentalsys.Errno) {
+	if errno := c.check(p, false); errno != 0 {
+		return "", errno
+	}
+	return c.FS.Readlink(p)
+}
+
+func (c *confinedFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
+	if errno := c.check(p, true); errno != 0 {
+		return errno
+	}
+	return c.FS.Utimens(p, atim, mtim)
+}
