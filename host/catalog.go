@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"go/parser"
 	"go/token"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -334,10 +336,12 @@ func (c *Catalog) closePlugins() {
 	}
 }
 
-// candidate is a directory entry that may be a plugin.
+// candidate is a directory entry that may be a plugin. refuse, if set, is
+// why it will not be loaded (a link leading out of the directory).
 type candidate struct {
-	name  string
-	isDir bool
+	name   string
+	isDir  bool
+	refuse string
 }
 
 // rescan brings the catalog in line with the directory. only, if non-nil,
@@ -400,7 +404,9 @@ func (c *Catalog) rescan(only map[string]bool) (bool, error) {
 }
 
 // candidates lists the *.wasm files and Go source directories in the
-// catalog directory.
+// catalog directory. Symbolic links are followed only to targets inside
+// the directory: a cloned plugin repository may carry a link to anything
+// on the host.
 func (c *Catalog) candidates() ([]candidate, error) {
 	ents, err := os.ReadDir(c.dir)
 	if err != nil {
@@ -412,32 +418,89 @@ func (c *Catalog) candidates() ([]candidate, error) {
 		if ignored(name) {
 			continue
 		}
-		fi, err := os.Stat(filepath.Join(c.dir, name)) // follows symlinks
+		path := filepath.Join(c.dir, name)
+		fi, err := os.Lstat(path)
 		if err != nil {
-			continue // vanished, or a dangling link
+			continue // vanished
+		}
+		var refuse string
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if !insideDir(c.dir, path) {
+				refuse = "is a symbolic link leading out of the plugin directory; copy the plugin in instead"
+			} else if fi, err = os.Stat(path); err != nil {
+				continue // a dangling link
+			}
 		}
 		switch {
-		case fi.Mode().IsRegular() && strings.HasSuffix(name, ".wasm"):
-			out = append(out, candidate{name: name})
-		case fi.IsDir() && isMainPackage(filepath.Join(c.dir, name)):
+		case strings.HasSuffix(name, ".wasm") && !fi.IsDir():
+			// Not only regular files: a FIFO or device is refused with a
+			// reason rather than skipped in silence.
+			out = append(out, candidate{name: name, refuse: refuse})
+		case refuse != "" && fi.Mode()&fs.ModeSymlink != 0:
+			out = append(out, candidate{name: name, refuse: refuse})
+		case fi.IsDir() && isMainPackage(path):
 			out = append(out, candidate{name: name, isDir: true})
 		}
 	}
 	return out, nil
 }
 
-// isMainPackage reports whether dir holds Go source of package main.
+// insideDir reports whether path, with every link resolved, lies inside
+// dir (itself resolved).
+func insideDir(dir, path string) bool {
+	rdir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	rpath, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(rdir, rpath)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// maxPackageClause is how much of a .go file isMainPackage reads to find
+// its package clause.
+const maxPackageClause = 64 << 10
+
+// isMainPackage reports whether dir holds Go source of package main. It
+// reads only regular files, and only their head: a FIFO or a link to
+// /dev/zero named a.go must not hang or fill the host.
 func isMainPackage(dir string) bool {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
 		}
-		if af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.PackageClauseOnly); err == nil {
+		head, err := readHead(f, maxPackageClause)
+		if err != nil {
+			continue
+		}
+		if af, err := parser.ParseFile(token.NewFileSet(), f, head, parser.PackageClauseOnly); err == nil {
 			return af.Name.Name == "main"
 		}
 	}
 	return false
+}
+
+// readHead reads at most n bytes of the regular file at path, without
+// following a final symbolic link and without blocking on a FIFO.
+func readHead(path string, n int64) ([]byte, error) {
+	if fi, err := os.Lstat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, n))
 }
 
 // syncWatches watches the catalog directory, every subdirectory (so that
@@ -487,6 +550,14 @@ func (c *Catalog) syncWatches(cands []candidate) {
 // loadEntry loads (building first, for source) one candidate. It returns
 // old itself when the content has not changed.
 func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
+	e, err := safely("plugin "+cd.name+": load", c.log.Error, func() *entry { return c.loadEntryUnguarded(cd, old) })
+	if err != nil {
+		return &entry{name: cd.name, problem: err.Error()}
+	}
+	return e
+}
+
+func (c *Catalog) loadEntryUnguarded(cd candidate, old *entry) *entry {
 	path := filepath.Join(c.dir, cd.name)
 	e := &entry{name: cd.name}
 	fail := func(reason string) *entry {
@@ -496,6 +567,9 @@ func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
 		e.problem = reason
 		c.log.Warn("plugin skipped", "file", path, "reason", reason)
 		return e
+	}
+	if cd.refuse != "" {
+		return fail(cd.refuse)
 	}
 	wasmPath := path
 	if cd.isDir {
@@ -511,7 +585,7 @@ func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
 		}
 		wasmPath = built
 	}
-	bin, err := os.ReadFile(wasmPath)
+	bin, err := readModule(wasmPath)
 	if err != nil {
 		return fail(err.Error())
 	}

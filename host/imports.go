@@ -85,9 +85,9 @@ func read(mod api.Module, ptr, n, limit uint32) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("%d bytes is over the %d byte limit", n, limit)
 	}
-	mem := mod.Memory()
+	mem := guestMemory(mod)
 	if mem == nil {
-		return nil, errors.New("guest has no memory")
+		return nil, errNoMemory
 	}
 	b, ok := mem.Read(ptr, n)
 	if !ok {
@@ -219,7 +219,7 @@ func (st *callState) response(mod api.Module, ptr, n uint32) int32 {
 	if _, err := read(mod, ptr, n, ^uint32(0)); err != nil {
 		return st.bad(abi.ImportResponse, err)
 	}
-	mod.Memory().Write(ptr, st.pending)
+	guestMemory(mod).Write(ptr, st.pending)
 	got := len(st.pending)
 	st.pending, st.hasPending = nil, false
 	return int32(got)

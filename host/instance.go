@@ -250,9 +250,13 @@ func (inst *instance) write(ctx context.Context, s string) (uint32, error) {
 		return 0, err
 	}
 	ptr := api.DecodeU32(stack[0])
-	if !inst.mod.Memory().WriteString(ptr, s) {
+	mem := guestMemory(inst.mod)
+	if mem == nil {
+		return 0, fmt.Errorf("%w: %w", ErrBadGuestMessage, errNoMemory)
+	}
+	if !mem.WriteString(ptr, s) {
 		return 0, fmt.Errorf("%w: %s(%d) returned %#x, outside guest memory (%d bytes)",
-			ErrBadGuestMessage, abi.ExportAlloc, len(s), ptr, inst.mod.Memory().Size())
+			ErrBadGuestMessage, abi.ExportAlloc, len(s), ptr, mem.Size())
 	}
 	return ptr, nil
 }
@@ -264,10 +268,14 @@ func (inst *instance) readResult(packed uint64) ([]byte, error) {
 	if n > abi.MaxMessageSize {
 		return nil, fmt.Errorf("%w: result of %d bytes is over the %d byte limit", ErrBadGuestMessage, n, abi.MaxMessageSize)
 	}
-	b, ok := inst.mod.Memory().Read(ptr, n)
+	mem := guestMemory(inst.mod)
+	if mem == nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadGuestMessage, errNoMemory)
+	}
+	b, ok := mem.Read(ptr, n)
 	if !ok {
 		return nil, fmt.Errorf("%w: result at %#x+%d lies outside guest memory (%d bytes)",
-			ErrBadGuestMessage, ptr, n, inst.mod.Memory().Size())
+			ErrBadGuestMessage, ptr, n, mem.Size())
 	}
 	return b, nil
 }

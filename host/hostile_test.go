@@ -1,0 +1,235 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/testdata/hostile"
+)
+
+// The hostile corpus: hand-written modules (testdata/hostile emits them at
+// test time) and hostile files. Each must end with a clear error, leave the
+// runtime serving other plugins, and leak no goroutine.
+
+// noLeaks fails the test if it ends with more goroutines than it started
+// with, once everything it started has had a generous time to wind down.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return
+			}
+			runtime.Gosched()
+			time.Sleep(10 * time.Millisecond) // polling a count, not synchronising
+		}
+	})
+}
+
+func rawPlugin() hostile.Plugin {
+	return hostile.Plugin{Describe: hostile.Tool("raw"), Result: hostile.Text("raw ok")}
+}
+
+// writePlugin writes bin to dir/name and returns the path.
+func writePlugin(t *testing.T, dir, name string, bin []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// within runs f and fails the test if it has not returned after a
+// generous time: the hostile inputs below used to hang the host.
+func within[T any](t *testing.T, what string, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s did not return", what)
+		panic("unreachable")
+	}
+}
+
+// stillServes checks that the runtime runs a good plugin after a bad one.
+func stillServes(t *testing.T, r *Runtime) {
+	t.Helper()
+	p, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "good.wasm", rawPlugin().Bytes()))
+	if err != nil {
+		t.Fatalf("a good plugin no longer loads: %v", err)
+	}
+	defer p.Close(context.Background())
+	res, err := p.Call(context.Background(), "raw", nil, nil)
+	if err != nil || len(res.Content) != 1 || res.Content[0].Text != "raw ok" {
+		t.Fatalf("a good plugin no longer answers: %+v, %v", res, err)
+	}
+}
+
+func TestHostileRawPluginWorks(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	stillServes(t, r)
+}
+
+func TestHostileModulesRefusedAtLoad(t *testing.T) {
+	noLeaks(t)
+	r, _ := newRuntime(t, Options{})
+	grow := []byte{0xd0, hostile.FuncRef}
+	grow = hostile.I32Const(grow, 1<<20)
+	grow = append(grow, 0xfc, 15, 0x00, 0x1a)
+	grow = hostile.Packed(grow, hostile.ResultAt, 1)
+	huge := hostile.Limits{Min: 1 << 27, Max: -1}
+
+	cases := []struct {
+		name string
+		mod  func(p *hostile.Plugin)
+		want string // in the error
+	}{
+		{"no memory (the 162-byte crash)", func(p *hostile.Plugin) { p.NoMemory = true }, "no linear memory"},
+		{"memory not exported", func(p *hostile.Plugin) { p.UnexportedMemory = true }, "does not export its linear memory"},
+		{"four tables of 2^27 entries", func(p *hostile.Plugin) { p.Tables = []hostile.Limits{huge, huge, huge, huge} }, "entries, over the limit"},
+		{"growing a table without bound", func(p *hostile.Plugin) {
+			p.Tables = []hostile.Limits{{Min: 1, Max: -1}}
+			p.Call = grow
+		}, "grows a table"},
+		{"200 000 nested blocks", func(p *hostile.Plugin) { p.Init = hostile.Nested(200_000) }, "nest"},
+		{"ABI version 2", func(p *hostile.Plugin) { p.Version = 2 }, "ABI v2"},
+		{"no wasmhost_call", func(p *hostile.Plugin) { p.Omit = map[string]bool{abi.ExportCall: true} }, "missing exports wasmhost_call"},
+		{"no _initialize", func(p *hostile.Plugin) { p.Omit = map[string]bool{"_initialize": true} }, "_initialize"},
+		{"panic in _initialize", func(p *hostile.Plugin) { p.Init = hostile.Unreachable }, "cannot start"},
+		{"description outside memory", func(p *hostile.Plugin) { p.DescribeBody = hostile.Packed(nil, 0xffff_ff00, 100) }, "outside guest memory"},
+		{"description over the size cap", func(p *hostile.Plugin) {
+			p.DescribeBody = hostile.Packed(nil, 0, abi.MaxMessageSize+1)
+		}, "over the"},
+		{"description not JSON", func(p *hostile.Plugin) { p.Describe = "{{{{" }, "not valid JSON"},
+		{"description nested 100 000 deep", func(p *hostile.Plugin) {
+			p.Describe = strings.Repeat("[", 100_000)
+			p.Memory = hostile.Limits{Min: 4, Max: -1}
+		}, "not valid JSON"},
+	}
+	dir := t.TempDir()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := rawPlugin()
+			tc.mod(&p)
+			path := writePlugin(t, dir, "bad.wasm", p.Bytes())
+			err := within(t, "Load", func() error { _, err := r.Load(context.Background(), path); return err })
+			if !errors.Is(err, ErrInvalidPlugin) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v; want ErrInvalidPlugin saying %q", err, tc.want)
+			}
+		})
+	}
+	stillServes(t, r)
+}
+
+// TestHostileNoMemorySecondWall: were a module without memory to get past
+// the load check, reading its messages fails instead of panicking.
+func TestHostileNoMemorySecondWall(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := rawPlugin()
+	p.NoMemory = true
+	compiled, err := r.wz.CompileModule(context.Background(), p.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := newPlugin(r, "nomem.wasm", "nomem.wasm", compiled)
+	defer compiled.Close(context.Background())
+	_, err = pl.handshake(context.Background(), compiled.ExportedFunctions())
+	if !errors.Is(err, ErrInvalidPlugin) || !strings.Contains(err.Error(), errNoMemory.Error()) {
+		t.Fatalf("handshake: %v", err)
+	}
+}
+
+func TestHostileFilesRefused(t *testing.T) {
+	noLeaks(t)
+	r, _ := newRuntime(t, Options{})
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.wasm")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sparse := filepath.Join(dir, "sparse.wasm")
+	f, err := os.Create(sparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("\x00asm\x01\x00\x00\x00"))
+	if err := f.Truncate(6 << 30); err != nil { // 6 GiB, no blocks
+		t.Fatal(err)
+	}
+	f.Close()
+	cases := []struct {
+		name, path, want string
+	}{
+		{"not wasm", writePlugin(t, dir, "script.wasm", []byte("#!/bin/sh\nrm -rf /\n")), "not a WebAssembly module"},
+		{"a component", writePlugin(t, dir, "comp.wasm", []byte("\x00asm\x0d\x00\x01\x00")), "component"},
+		{"empty", writePlugin(t, dir, "empty.wasm", nil), "not a WebAssembly module"},
+		{"a FIFO", fifo, "not a regular file"},
+		{"an endless file", "/dev/zero", "not a regular file"},
+		{"a sparse 6 GiB file", sparse, "over the 64 MiB limit"},
+		{"a directory", dir, "not a regular file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := within(t, "Load", func() error { _, err := r.Load(context.Background(), tc.path); return err })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v; want an error saying %q", err, tc.want)
+			}
+		})
+	}
+	stillServes(t, r)
+}
+
+// TestHostileInitLoops: an _initialize that never returns ends with the
+// load's deadline, not the host's patience.
+func TestHostileInitLoops(t *testing.T) {
+	noLeaks(t)
+	r, _ := newRuntime(t, Options{PoolSize: -1})
+	p := rawPlugin()
+	p.Init = hostile.Loop
+	path := writePlugin(t, t.TempDir(), "spin.wasm", p.Bytes())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := within(t, "Load", func() error { _, err := r.Load(ctx, path); return err })
+	if !errors.Is(err, ErrInvalidPlugin) {
+		t.Fatalf("Load: %v", err)
+	}
+	stillServes(t, r)
+}
+
+// TestHostilePanicInCallRecovered: a panic on the host side of a call (here
+// an Env that panics, standing in for any host bug a guest can reach) fails
+// that call and nothing else.
+func TestHostilePanicInCallRecovered(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "raw.wasm", rawPlugin().Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.invoke(context.Background(), nil, target{kind: "tool", name: "raw"}, func(context.Context, *instance) error {
+		var m map[string]int
+		m["boom"]++ // a nil map write: a host bug
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("invoke: %v", err)
+	}
+	if _, err := p.Call(context.Background(), "raw", nil, nil); err != nil {
+		t.Fatalf("the plugin no longer answers: %v", err)
+	}
+}
