@@ -5,9 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"go/parser"
-	"go/token"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -78,9 +74,11 @@ func (p Problem) String() string { return p.File + ": " + p.Reason }
 // package main, built with the Builder. A broken plugin is logged, listed in
 // Problems and skipped; it never stops the others.
 //
-// When two plugins offer a tool of the same name, the plugin whose file or
-// directory name sorts first wins and the other's tool is listed as
-// shadowed in Problems. Names beginning with "." or "_" are ignored, as the
+// When two plugins offer a tool of the same name, the one that served it
+// first keeps it (of plugins loaded together, the oldest file, then the
+// name that sorts first); the newcomer's tool is not served, and is listed
+// as shadowed in Problems and logged. A plugin dropped in later can never
+// take a name over. Names beginning with "." or "_" are ignored, as the
 // go command does.
 //
 // A plugin that is replaced or removed stops taking calls, but calls already
@@ -94,6 +92,8 @@ type Catalog struct {
 	watcher  *fsnotify.Watcher
 	debounce time.Duration
 	watched  map[string]bool // directories under watch
+	// watchCapped: the last syncWatches hit maxWatches.
+	watchCapped bool
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -102,8 +102,11 @@ type Catalog struct {
 	closeOnce sync.Once
 
 	// entries is owned by the goroutine that scans: OpenCatalog, then
-	// watch.
+	// watch; so are owners, the entry name serving each tool, prompt,
+	// resource and template (kind + "\x00" + key), and seq.
 	entries map[string]*entry
+	owners  map[string]string
+	seq     uint64
 
 	mu       sync.RWMutex
 	tools    []ToolEntry
@@ -127,6 +130,10 @@ type entry struct {
 	key     [32]byte
 	plugin  *Plugin // nil if broken
 	problem string
+	// seq orders entries by when they first loaded, modTime those that
+	// loaded in the same scan: the first to serve a name keeps it.
+	seq     uint64
+	modTime time.Time
 }
 
 // OpenCatalog loads every plugin in dir and starts following changes.
@@ -384,6 +391,12 @@ func (c *Catalog) rescan(only map[string]bool) (bool, error) {
 		}()
 	}
 	wg.Wait()
+	c.seq++
+	for _, e := range next {
+		if e.seq == 0 {
+			e.seq = c.seq
+		}
+	}
 	for name, old := range c.entries {
 		if next[name] == old {
 			continue
@@ -445,71 +458,24 @@ func (c *Catalog) candidates() ([]candidate, error) {
 	return out, nil
 }
 
-// insideDir reports whether path, with every link resolved, lies inside
-// dir (itself resolved).
-func insideDir(dir, path string) bool {
-	rdir, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return false
-	}
-	rpath, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return false
-	}
-	rel, err := filepath.Rel(rdir, rpath)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
-// maxPackageClause is how much of a .go file isMainPackage reads to find
-// its package clause.
-const maxPackageClause = 64 << 10
-
-// isMainPackage reports whether dir holds Go source of package main. It
-// reads only regular files, and only their head: a FIFO or a link to
-// /dev/zero named a.go must not hang or fill the host.
-func isMainPackage(dir string) bool {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		head, err := readHead(f, maxPackageClause)
-		if err != nil {
-			continue
-		}
-		if af, err := parser.ParseFile(token.NewFileSet(), f, head, parser.PackageClauseOnly); err == nil {
-			return af.Name.Name == "main"
-		}
-	}
-	return false
-}
-
-// readHead reads at most n bytes of the regular file at path, without
-// following a final symbolic link and without blocking on a FIFO.
-func readHead(path string, n int64) ([]byte, error) {
-	if fi, err := os.Lstat(path); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	return io.ReadAll(io.LimitReader(f, n))
-}
+// maxWatches caps the directories one catalog watches.
+const maxWatches = 1024
 
 // syncWatches watches the catalog directory, every subdirectory (so that
 // one becoming a plugin is noticed) and every directory inside a source
 // plugin (so that editing any of its files rebuilds it).
+//
+// At most maxWatches directories are watched: inotify watches are a
+// per-user kernel resource, and a plugin tree of a million directories
+// must not exhaust them (nor the walk take minutes). Past the cap, changes
+// deep inside a source plugin are not noticed; the log says so.
 func (c *Catalog) syncWatches(cands []candidate) {
 	want := map[string]bool{c.dir: true}
 	ents, _ := os.ReadDir(c.dir)
 	for _, de := range ents {
+		if len(want) >= maxWatches {
+			break
+		}
 		if de.IsDir() && !ignored(de.Name()) {
 			want[filepath.Join(c.dir, de.Name())] = true
 		}
@@ -519,6 +485,9 @@ func (c *Catalog) syncWatches(cands []candidate) {
 			continue
 		}
 		filepath.WalkDir(filepath.Join(c.dir, cd.name), func(path string, d fs.DirEntry, err error) error {
+			if len(want) >= maxWatches {
+				return filepath.SkipAll
+			}
 			if err != nil || !d.IsDir() {
 				return nil
 			}
@@ -529,6 +498,10 @@ func (c *Catalog) syncWatches(cands []candidate) {
 			return nil
 		})
 	}
+	if len(want) >= maxWatches && !c.watchCapped {
+		c.log.Warn("too many directories to watch; changes in some will not be noticed", "dir", c.dir, "limit", maxWatches)
+	}
+	c.watchCapped = len(want) >= maxWatches
 	for path := range c.watched {
 		if !want[path] {
 			c.watcher.Remove(path) // fails harmlessly if already gone
@@ -560,6 +533,9 @@ func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
 func (c *Catalog) loadEntryUnguarded(cd candidate, old *entry) *entry {
 	path := filepath.Join(c.dir, cd.name)
 	e := &entry{name: cd.name}
+	if fi, err := os.Lstat(path); err == nil {
+		e.modTime = fi.ModTime()
+	}
 	fail := func(reason string) *entry {
 		if old != nil && old.plugin == nil && old.problem == reason {
 			return old // same failure as before: nothing new to say
@@ -615,27 +591,51 @@ func (c *Catalog) loadEntryUnguarded(cd candidate, old *entry) *entry {
 // publish recomputes the tool table and problem list from c.entries and
 // reports whether either changed.
 func (c *Catalog) publish() bool {
+	// The first to serve a name keeps it: entries in the order they
+	// loaded (files installed together: oldest first, then by name), and
+	// an entry that already served a name keeps it against any newcomer,
+	// so dropping a file that sorts first cannot take a tool over.
 	names := make([]string, 0, len(c.entries))
 	for name := range c.entries {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool {
+		a, b := c.entries[names[i]], c.entries[names[j]]
+		if a.seq != b.seq {
+			return a.seq < b.seq
+		}
+		if !a.modTime.Equal(b.modTime) {
+			return a.modTime.Before(b.modTime)
+		}
+		return a.name < b.name
+	})
+	offered := map[string]bool{} // kind + "\x00" + key + "\x00" + entry name
+	for _, name := range names {
+		if p := c.entries[name].plugin; p != nil {
+			for _, k := range servedKeys(p) {
+				offered[k+"\x00"+name] = true
+			}
+		}
+	}
 
 	byName := make(map[string]ToolEntry)
-	owner := make(map[string]string) // tool name → entry name
 	var problems []Problem
 	var sv served
 	sv.promptByName = make(map[string]PromptEntry)
 	sv.resourceByID = make(map[string]ResourceEntry)
 	templateByID := make(map[string]TemplateEntry)
-	// claim gives key (of kind) to the entry name unless an earlier one
-	// has it, in which case it records the shadowing.
+	// claim gives key (of kind) to the entry name unless another has it,
+	// in which case it records the shadowing.
 	owners := map[string]string{} // kind + "\x00" + key → entry name
 	claim := func(kind, key, name, path string) bool {
 		k := kind + "\x00" + key
-		if first, taken := owners[k]; taken {
+		first, taken := owners[k]
+		if prev, had := c.owners[k]; !taken && had && prev != name && offered[k+"\x00"+prev] {
+			first, taken = prev, true
+		}
+		if taken {
 			problems = append(problems, Problem{File: path, Reason: fmt.Sprintf(
-				"%s %q is shadowed by the one in %s, which sorts first and wins; rename one of them", kind, key, first)})
+				"%s %q is shadowed by the one in %s, which served it first; this one is not served: rename one of them", kind, key, first)})
 			return false
 		}
 		owners[k] = name
@@ -649,13 +649,9 @@ func (c *Catalog) publish() bool {
 			continue
 		}
 		for _, t := range e.plugin.tools {
-			if first, taken := owner[t.Name]; taken {
-				problems = append(problems, Problem{File: path, Reason: fmt.Sprintf(
-					"tool %q is shadowed by the one in %s, which sorts first and wins; rename one of them", t.Name, first)})
-				continue
+			if claim("tool", t.Name, name, path) {
+				byName[t.Name] = ToolEntry{Tool: t, Plugin: e.plugin}
 			}
-			owner[t.Name] = name
-			byName[t.Name] = ToolEntry{Tool: t, Plugin: e.plugin}
 		}
 		for _, pr := range e.plugin.prompts {
 			if claim("prompt", pr.Name, name, path) {
@@ -673,6 +669,7 @@ func (c *Catalog) publish() bool {
 			}
 		}
 	}
+	c.owners = owners
 	for _, pe := range sv.promptByName {
 		sv.prompts = append(sv.prompts, pe)
 	}
@@ -700,11 +697,29 @@ func (c *Catalog) publish() bool {
 	changed := !sameTools(c.tools, tools) || !sameProblems(c.problems, problems) || !sameServed(c.served, sv)
 	for _, p := range problems {
 		if strings.Contains(p.Reason, "is shadowed") && !containsProblem(c.problems, p) {
-			c.log.Warn("tool shadowed", "file", p.File, "reason", p.Reason)
+			c.log.Warn("name conflict: the newcomer is not served", "file", p.File, "reason", p.Reason)
 		}
 	}
 	c.tools, c.byName, c.problems, c.served = tools, byName, problems, sv
 	return changed
+}
+
+// servedKeys lists what p offers, as claim keys.
+func servedKeys(p *Plugin) []string {
+	var keys []string
+	for _, t := range p.tools {
+		keys = append(keys, "tool\x00"+t.Name)
+	}
+	for _, pr := range p.prompts {
+		keys = append(keys, "prompt\x00"+pr.Name)
+	}
+	for _, r := range p.resources {
+		keys = append(keys, "resource\x00"+r.URI)
+	}
+	for _, t := range p.templates {
+		keys = append(keys, "resource template\x00"+t.URITemplate)
+	}
+	return keys
 }
 
 func sameServed(a, b served) bool {

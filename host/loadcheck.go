@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/parser"
+	"go/token"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -173,4 +176,62 @@ func recovered(err *error, what string, logf func(msg string, args ...any)) {
 func safely[T any](what string, logf func(msg string, args ...any), f func() T) (v T, err error) {
 	defer recovered(&err, what, logf)
 	return f(), nil
+}
+
+// insideDir reports whether path, with every link resolved, lies inside
+// dir (itself resolved).
+func insideDir(dir, path string) bool {
+	rdir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false
+	}
+	rpath, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(rdir, rpath)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// maxPackageClause is how much of a .go file isMainPackage reads to find
+// its package clause.
+const maxPackageClause = 64 << 10
+
+// isMainPackage reports whether dir holds Go source of package main. It
+// reads only regular files, and only their head: a FIFO or a link to
+// /dev/zero named a.go must not hang or fill the host.
+func isMainPackage(dir string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		head, err := readHead(f, maxPackageClause)
+		if err != nil {
+			continue
+		}
+		if af, err := parser.ParseFile(token.NewFileSet(), f, head, parser.PackageClauseOnly); err == nil {
+			return af.Name.Name == "main"
+		}
+	}
+	return false
+}
+
+// readHead reads at most n bytes of the regular file at path, without
+// following a final symbolic link and without blocking on a FIFO.
+func readHead(path string, n int64) ([]byte, error) {
+	if fi, err := os.Lstat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, n))
 }
