@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,17 +19,61 @@ import (
 
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/internal/gobuild"
+	"github.com/wasmhost/wasmhost/internal/logsink"
 )
+
+// shutdownGrace is how long the process may take to end after SIGTERM or
+// Ctrl-C: calls in flight get that long to finish, then it exits anyway.
+// A second signal exits at once.
+const shutdownGrace = 10 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	exited := make(chan struct{})
+	go exitAfterGrace(ctx, exited, shutdownGrace, func(code int) {
+		stderrSink().Close(time.Second)
+		os.Exit(code)
+	})
 	err := rootCommand().ExecuteContext(ctx)
+	close(exited)
 	stop()
+	stderrSink().Close(2 * time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wasmhost:", err)
 		os.Exit(1)
 	}
 }
+
+// exitAfterGrace calls exit once ctx is done (a signal came) and the
+// command has not returned within grace, or at once on a second signal: a
+// guest or a validation that ignores cancellation must not keep the
+// process alive.
+func exitAfterGrace(ctx context.Context, exited <-chan struct{}, grace time.Duration, exit func(code int)) {
+	select {
+	case <-ctx.Done():
+	case <-exited:
+		return
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-again:
+		fmt.Fprintln(os.Stderr, "wasmhost: second signal; exiting now")
+		exit(130)
+	case <-t.C:
+		fmt.Fprintf(os.Stderr, "wasmhost: still shutting down after %v; exiting now\n", grace)
+		exit(1)
+	}
+}
+
+// stderrSink is the process's log output: stderr behind a bounded buffer,
+// so that a log line (a guest's included) never blocks its writer when
+// whoever reads our stderr stops reading. It drops and counts instead.
+var stderrSink = sync.OnceValue(func() *logsink.Writer { return logsink.New(os.Stderr, 0) })
 
 func rootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -67,7 +112,7 @@ func (f *runtimeFlags) logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:   "wasmhost",
 		Level:  hclog.LevelFromString(f.logLevel),
-		Output: os.Stderr, // stdout is the JSON-RPC channel of serve
+		Output: stderrSink(), // stdout is the JSON-RPC channel of serve
 	})
 }
 
