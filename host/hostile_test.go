@@ -233,3 +233,99 @@ func TestHostilePanicInCallRecovered(t *testing.T) {
 		t.Fatalf("the plugin no longer answers: %v", err)
 	}
 }
+
+// stormPlugin loads a raw plugin whose call runs body n times with msg as
+// the Message.
+func stormPlugin(t *testing.T, r *Runtime, msg string, body func(p hostile.Plugin) []byte) *Plugin {
+	t.Helper()
+	p := rawPlugin()
+	p.Message = msg
+	p.Call = hostile.Packed(body(p), hostile.ResultAt, uint32(len(p.Result)))
+	pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "storm.wasm", p.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
+}
+
+func TestHostileLogForging(t *testing.T) {
+	r, logs := newRuntime(t, Options{})
+	forged := "innocent\n2099-01-01T00:00:00.000Z [ERROR] wasmhost.host: forged line\r\x1b[2J\x1b]52;c;aGk=\x07"
+	pl := stormPlugin(t, r, forged, func(p hostile.Plugin) []byte {
+		return p.CallImport(nil, 0, 0, int32(abi.LogError))
+	})
+	env := &testEnv{}
+	if _, err := pl.Call(context.Background(), "raw", nil, env); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.HasPrefix(line, "2099") {
+			t.Errorf("a guest forged a log line: %q", line)
+		}
+	}
+	for _, bad := range []string{"\x1b", "\r", "\x07"} {
+		if strings.Contains(logs.String(), bad) {
+			t.Errorf("the log contains %q", bad)
+		}
+		if len(env.logs) != 1 || strings.Contains(env.logs[0], bad) {
+			t.Errorf("the notification contains %q: %q", bad, env.logs)
+		}
+	}
+}
+
+func TestHostileStorms(t *testing.T) {
+	noLeaks(t)
+	r, logs := newRuntime(t, Options{})
+	const n = 200_000
+	t.Run("log", func(t *testing.T) {
+		pl := stormPlugin(t, r, "flood", func(p hostile.Plugin) []byte {
+			return hostile.Repeat(n, p.CallImport(nil, 0, 0, int32(abi.LogInfo)))
+		})
+		env := &testEnv{}
+		if err := within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, env); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if lines := strings.Count(logs.String(), "flood"); lines > 2*logBurstLines {
+			t.Errorf("%d of %d log lines reached the log", lines, n)
+		}
+		warned := 0
+		for _, msg := range env.logs {
+			if msg != "flood" {
+				warned++
+			}
+		}
+		if len(env.logs) > 2*notifyBurst || warned == 0 {
+			t.Errorf("%d notifications reached the client, %d saying how many were dropped", len(env.logs), warned)
+		}
+	})
+	t.Run("progress", func(t *testing.T) {
+		p := hostile.Plugin{Message: `{"progress":1,"message":"p"}`}
+		pl := stormPlugin(t, r, p.Message, func(p hostile.Plugin) []byte {
+			return hostile.Repeat(n, p.CallImport(nil, 1, 0))
+		})
+		env := &testEnv{}
+		if err := within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, env); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if len(env.progress) == 0 || len(env.progress) > 2*notifyBurst || len(env.logs) == 0 {
+			t.Errorf("%d progress notifications reached the client, %d other", len(env.progress), len(env.logs))
+		}
+	})
+	t.Run("elicit", func(t *testing.T) {
+		pl := stormPlugin(t, r, `{"message":"again?","requestedSchema":{"type":"object"}}`, func(p hostile.Plugin) []byte {
+			return hostile.Repeat(10_000, p.CallImport(nil, 2, 1))
+		})
+		asked := 0
+		env := &testEnv{input: func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+			asked += len(reqs)
+			return []abi.InputResponse{{Result: []byte(`{"action":"accept","content":{}}`)}}, nil
+		}}
+		if err := within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, env); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if asked == 0 || asked > MaxInputRequestsPerCall {
+			t.Errorf("the person was asked %d questions", asked)
+		}
+	})
+	stillServes(t, r)
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
 // callState is what the host functions of one instance need: the call's
@@ -21,6 +22,7 @@ type callState struct {
 	ctx context.Context
 	env Env
 	log hclog.Logger
+	out *guestOutput // the instance's log and notification budget
 
 	pending    []byte
 	hasPending bool
@@ -28,7 +30,17 @@ type callState struct {
 	// deferTask: the tool was described with DeferTask, so detach may
 	// reach the Env; detached: it has, and the Env said yes.
 	deferTask, detached bool
+
+	// asked counts the input requests of the call, against
+	// MaxInputRequestsPerCall.
+	asked int
 }
+
+// MaxInputRequestsPerCall caps the questions (elicitations, sampling and
+// roots requests) one call may put to the client: a tool in a loop must not
+// ask a person 10 000 questions. Past it, requests fail without reaching
+// the client.
+const MaxInputRequestsPerCall = 100
 
 type callStateKey struct{}
 
@@ -42,7 +54,7 @@ func (r *Runtime) state(ctx context.Context) *callState {
 	}
 	// Only reachable if a guest function is called without going through
 	// Plugin; answer as if there were no caller.
-	return &callState{ctx: ctx, env: nopEnv{}, log: r.log}
+	return &callState{ctx: ctx, env: nopEnv{}, log: r.log, out: newGuestOutput(r.log)}
 }
 
 // instantiateImports provides the functions in abi.ImportModule.
@@ -166,6 +178,12 @@ func (st *callState) ask(reqs []abi.InputRequest) []abi.InputResponse {
 	if st.ctx.Err() != nil {
 		return nil
 	}
+	if st.asked += len(reqs); st.asked > MaxInputRequestsPerCall {
+		if st.asked-len(reqs) <= MaxInputRequestsPerCall {
+			st.log.Warn("the guest asked too many questions; refusing the rest of this call's", "limit", MaxInputRequestsPerCall)
+		}
+		return failed(len(reqs), fmt.Sprintf("this call has asked more than %d questions; the host refuses more", MaxInputRequestsPerCall))
+	}
 	resps, err := st.env.Input(st.ctx, reqs)
 	if st.ctx.Err() != nil {
 		return nil
@@ -233,17 +251,8 @@ func (st *callState) logLine(mod api.Module, level int32, ptr, n uint32) {
 	}
 	lvl := abi.LogLevel(max(int32(abi.LogDebug), min(level, int32(abi.LogError))))
 	msg := string(b)
-	switch lvl {
-	case abi.LogDebug:
-		st.log.Debug(msg)
-	case abi.LogInfo, abi.LogNotice:
-		st.log.Info(msg)
-	case abi.LogWarning:
-		st.log.Warn(msg)
-	default:
-		st.log.Error(msg)
-	}
-	st.env.Log(lvl, msg)
+	st.out.logLine(st.log, lvl, msg)
+	st.out.notify(st.env, func() { st.env.Log(lvl, safetext.Line(msg)) })
 }
 
 func (st *callState) progress(mod api.Module, ptr, n uint32) {
@@ -257,7 +266,8 @@ func (st *callState) progress(mod api.Module, ptr, n uint32) {
 		st.bad(abi.ImportProgress, fmt.Errorf("not a progress object: %w", err))
 		return
 	}
-	st.env.Progress(p)
+	p.Message = safetext.Line(p.Message)
+	st.out.notify(st.env, func() { st.env.Progress(p) })
 }
 
 func (st *callState) cancelled() int32 {

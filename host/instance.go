@@ -13,11 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
 // instance is one module instance, used for at most one call and closed.
@@ -36,14 +36,18 @@ type instance struct {
 	sleepCtx atomic.Pointer[context.Context]
 
 	stdout, stderr *guestWriter
+	// out budgets what the instance logs and notifies, over its life.
+	out *guestOutput
 }
 
 // instantiate starts a fresh instance and runs the guest's _initialize.
 // Host functions called during _initialize see a call state with no Env.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	out := newGuestOutput(p.log)
 	inst := &instance{
-		stdout: &guestWriter{log: p.log, stream: "stdout"},
-		stderr: &guestWriter{log: p.log, stream: "stderr"},
+		stdout: &guestWriter{out: out, stream: "stdout"},
+		stderr: &guestWriter{out: out, stream: "stderr"},
+		out:    out,
 	}
 	inst.sleepCtx.Store(&ctx)
 	cfg := wazero.NewModuleConfig().
@@ -58,7 +62,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		WithNanosleep(inst.nanosleep).
 		WithOsyield(runtime.Gosched).
 		WithRandSource(rand.Reader)
-	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log}
+	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log, out: out}
 	mod, err := p.rt.wz.InstantiateModule(withCallState(ctx, st), p.compiled, cfg)
 	if err != nil {
 		if detail := inst.stderr.trapLine(); detail != "" {
@@ -100,6 +104,7 @@ func (inst *instance) close() {
 	inst.mod.Close(context.Background())
 	inst.stdout.flush()
 	inst.stderr.flush()
+	inst.out.flush(nil)
 }
 
 // run passes the tool name and arguments into guest memory, calls the
@@ -281,9 +286,12 @@ func (inst *instance) readResult(packed uint64) ([]byte, error) {
 }
 
 // guestWriter turns a guest's stdout or stderr into log lines: os.Stdout
-// belongs to the MCP transport and must never see guest output.
+// belongs to the MCP transport and must never see guest output. Lines are
+// escaped and budgeted (see guestOutput); the output behind the Logger must
+// not block (cmd/wasmhost puts stderr behind internal/logsink), since a
+// guest writing cannot be interrupted.
 type guestWriter struct {
-	log    hclog.Logger
+	out    *guestOutput
 	stream string
 
 	mu   sync.Mutex
@@ -319,9 +327,10 @@ func (w *guestWriter) emit() {
 	line := string(w.buf)
 	w.buf = w.buf[:0]
 	if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
-		w.trap = line
+		// Quoted in the call's error later: the guest's words, made inert.
+		w.trap = safetext.Cut(line, trapLineMaxSize)
 	}
-	w.log.Info(line, "stream", w.stream)
+	w.out.logLine(w.out.log, abi.LogInfo, line, "stream", w.stream)
 }
 
 func (w *guestWriter) flush() {

@@ -277,6 +277,8 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 		return p.callError(ctx, tg, nil, err)
 	}
 	defer inst.close()
+	st.out = inst.out
+	defer inst.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
 	err = do(withCallState(ctx, st), inst)
 	if err == nil && ctx.Err() != nil {

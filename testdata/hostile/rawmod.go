@@ -213,6 +213,31 @@ var (
 	Unreachable = []byte{0x00}
 )
 
+// Repeat returns a loop running body n times (counting in local 4).
+func Repeat(n int32, body []byte) []byte {
+	b := append([]byte{0x03, 0x40}, body...)
+	b = append(b, 0x20, 0x04)
+	b = I32Const(b, 1)
+	b = append(b, 0x6a, 0x22, 0x04)
+	b = I32Const(b, n)
+	return append(b, 0x49, 0x0d, 0x00, 0x0b)
+}
+
+// CallImport appends a call of import fn with the Message as (ptr, len),
+// after the given leading i32 arguments; results are dropped.
+func (p Plugin) CallImport(b []byte, fn uint32, results int, lead ...int32) []byte {
+	for _, v := range lead {
+		b = I32Const(b, v)
+	}
+	b = I32Const(b, MessageAt)
+	b = I32Const(b, int32(len(p.Message)))
+	b = U32(append(b, 0x10), fn)
+	for range results {
+		b = append(b, 0x1a)
+	}
+	return b
+}
+
 // Nested returns n blocks nested inside each other, empty.
 func Nested(n int) []byte {
 	b := make([]byte, 0, 3*n)
@@ -233,6 +258,7 @@ func Packed(b []byte, ptr, n uint32) []byte {
 // Layout of a [Plugin]'s memory.
 const (
 	DescribeAt = 1024
+	MessageAt  = 16 << 10
 	ResultAt   = 32 << 10
 	HeapAt     = 64 << 10
 )
@@ -245,9 +271,12 @@ type Plugin struct {
 	// Describe is the description JSON; Result the answer to every call.
 	Describe, Result string
 	// Init and Call replace the bodies of _initialize (type () -> ()) and
-	// wasmhost_call (must leave an i64). Call may use local 0..3 (the
-	// arguments) and call function 0, the log import (level, ptr, len).
+	// wasmhost_call (must leave an i64). Call may use locals 0..3 (the
+	// arguments) and 4 (an i32 counter), and call the imports: function 0
+	// is log (level, ptr, len), 1 progress (ptr, len), 2 elicit (ptr, len).
 	Init, Call []byte
+	// Message is placed at MessageAt, for Call to pass to an import.
+	Message string
 	// DescribeBody replaces wasmhost_describe's body (leaves an i64).
 	DescribeBody []byte
 	// NoMemory leaves the memory out; UnexportedMemory keeps it unexported.
@@ -275,13 +304,16 @@ func (p Plugin) Bytes() []byte {
 			{[]byte{I32, I32, I32, I32}, []byte{I64}}, // 3: call
 			{nil, nil},                                // 4: _initialize
 			{[]byte{I32, I32, I32}, nil},              // 5: log import
+			{[]byte{I32, I32}, nil},                   // 6: progress import
+			{[]byte{I32, I32}, []byte{I32}},           // 7: elicit import
 		},
-		Imports: []Import{{"wasmhost", "log", 5}},
+		Imports: []Import{{"wasmhost", "log", 5}, {"wasmhost", "progress", 6}, {"wasmhost", "elicit", 7}},
 		Globals: []int32{HeapAt},
 		Tables:  p.Tables,
 		Data: []Data{
 			{DescribeAt, []byte(p.Describe)},
 			{ResultAt, []byte(p.Result)},
+			{MessageAt, []byte(p.Message)},
 		},
 	}
 	// alloc: bump allocator, 8-byte aligned.
@@ -302,7 +334,7 @@ func (p Plugin) Bytes() []byte {
 		{Type: 0, Body: I32Const(nil, version)},
 		{Type: 1, Body: alloc},
 		{Type: 2, Body: describe},
-		{Type: 3, Body: call},
+		{Type: 3, Locals: 1, Body: call},
 		{Type: 4, Body: p.Init},
 	}
 	names := []string{"wasmhost_abi_version", "wasmhost_alloc", "wasmhost_describe", "wasmhost_call", "_initialize"}
@@ -313,7 +345,7 @@ func (p Plugin) Bytes() []byte {
 		if to, ok := p.Rename[name]; ok {
 			name = to
 		}
-		m.Exports = append(m.Exports, Export{name, KindFunc, uint32(i + 1)}) // +1: the import
+		m.Exports = append(m.Exports, Export{name, KindFunc, uint32(i + len(m.Imports))})
 	}
 	if !p.NoMemory {
 		mem := p.Memory
