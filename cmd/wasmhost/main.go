@@ -99,6 +99,8 @@ type runtimeFlags struct {
 	memoryMiB   uint32
 	callTimeout time.Duration
 	logLevel    string
+	// buildNetwork lets source plugin builds download modules.
+	buildNetwork bool
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -106,6 +108,7 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Uint32Var(&f.memoryMiB, "memory-limit", 256, "memory cap per tool call, in MiB")
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 30*time.Minute, "wall-clock limit per tool call, including time spent waiting for the user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
+	cmd.Flags().BoolVar(&f.buildNetwork, "build-network", false, "let builds of Go source plugins download modules through GOPROXY (default: only the module cache and vendor directories)")
 }
 
 func (f *runtimeFlags) logger() hclog.Logger {
@@ -142,7 +145,7 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 	if err != nil {
 		return nil, nil, err
 	}
-	return rt, &gobuild.Builder{CacheDir: filepath.Join(root, "build"), Logger: logger.Named("build")}, nil
+	return rt, &gobuild.Builder{CacheDir: filepath.Join(root, "build"), Logger: logger.Named("build"), AllowNetwork: f.buildNetwork}, nil
 }
 
 // loadPlugin loads a .wasm file, or builds and loads a Go plugin directory.
