@@ -136,6 +136,9 @@ func (st *callState) input(mod api.Module, ptr, n uint32) int32 {
 		if len(req.Params) > 0 && !isObject(req.Params) {
 			return st.bad(abi.ImportInput, fmt.Errorf("request %d: params is not a JSON object", i))
 		}
+		if err := checkRequestedSchema(req.Method, req.Params); err != nil {
+			return st.bad(abi.ImportInput, fmt.Errorf("request %d: %w", i, err))
+		}
 		if req.Key == "" {
 			continue
 		}
@@ -161,6 +164,9 @@ func (st *callState) elicit(mod api.Module, ptr, n uint32) int32 {
 	}
 	if !isObject(raw) || !json.Valid(raw) {
 		return st.bad(abi.ImportElicit, errors.New("not a JSON object"))
+	}
+	if err := checkRequestedSchema(abi.MethodElicit, raw); err != nil {
+		return st.bad(abi.ImportElicit, err)
 	}
 	// Copied: the Env may keep it, and guest memory can move or change.
 	reqs := []abi.InputRequest{{Method: abi.MethodElicit, Params: bytes.Clone(raw)}}
@@ -294,6 +300,25 @@ func (st *callState) detach() int32 {
 	}
 	st.detached = true
 	return 1
+}
+
+// checkRequestedSchema bounds an elicitation's requestedSchema as Load
+// bounds a tool's input schema: the answer is validated against it on the
+// host.
+func checkRequestedSchema(method string, params json.RawMessage) error {
+	if method != abi.MethodElicit || len(params) == 0 {
+		return nil
+	}
+	var p struct {
+		RequestedSchema json.RawMessage `json:"requestedSchema"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.RequestedSchema) == 0 {
+		return nil // the front end refuses what does not parse
+	}
+	if err := schemaComplexity(p.RequestedSchema); err != nil {
+		return fmt.Errorf("requestedSchema %w", err)
+	}
+	return nil
 }
 
 // maxKeyLen caps an InputRequest key.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -200,7 +199,10 @@ func checkPromptResult(res *abi.PromptResult) error {
 			return fmt.Errorf("messages[%d].content %w", i, err)
 		}
 	}
-	return checkCallError(res.Error)
+	if err := checkCallError(res.Error); err != nil {
+		return err
+	}
+	return checkEncodedSize(res)
 }
 
 // checkResourceResult is checkResult for a resource read: every content
@@ -210,8 +212,14 @@ func checkResourceResult(res *abi.ResourceResult) error {
 		if c.URI == "" {
 			return fmt.Errorf("contents[%d] has no uri", i)
 		}
+		if err := checkEmbedded(c); err != nil {
+			return fmt.Errorf("contents[%d] %w", i, err)
+		}
 	}
-	return checkCallError(res.Error)
+	if err := checkCallError(res.Error); err != nil {
+		return err
+	}
+	return checkEncodedSize(res)
 }
 
 // checkResult checks what clients would choke on and a JSON parse cannot
@@ -223,30 +231,15 @@ func checkResult(res *abi.CallResult) error {
 			return fmt.Errorf("content[%d] %w", i, err)
 		}
 	}
-	return checkCallError(res.Error)
+	if err := checkCallError(res.Error); err != nil {
+		return err
+	}
+	return checkEncodedSize(res)
 }
 
-func checkContent(c abi.Content) error {
-	switch {
-	case c.Type == "":
-		return errors.New("has no type")
-	case c.Type == "resource" && (c.Resource == nil || c.Resource.URI == ""):
-		return errors.New("is a resource block without a resource URI")
-	}
-	return nil
-}
+func checkContent(c abi.Content) error { return checkBlock(c) }
 
-func checkCallError(e *abi.CallError) error {
-	if e != nil {
-		if e.Code == 0 {
-			return fmt.Errorf("error has no code (message %q)", e.Message)
-		}
-		if e.Message == "" {
-			return fmt.Errorf("error %d has no message", e.Code)
-		}
-	}
-	return nil
-}
+func checkCallError(e *abi.CallError) error { return checkGuestError(e) }
 
 // write copies s into a buffer the guest allocates for it.
 func (inst *instance) write(ctx context.Context, s string) (uint32, error) {

@@ -17,7 +17,7 @@ func TestCheck(t *testing.T) {
 	grow := []byte{0xd0, hostile.FuncRef}
 	grow = hostile.I32Const(grow, 1)
 	grow = append(grow, 0xfc, 15, 0x00, 0x1a)
-	grow = hostile.Packed(grow, hostile.ResultAt, 1)
+	grow = hostile.Packed(grow, 0, 0)
 
 	brTable := hostile.I32Const(nil, 0)
 	brTable = append(brTable, 0x0e)

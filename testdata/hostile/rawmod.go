@@ -229,7 +229,7 @@ func (p Plugin) CallImport(b []byte, fn uint32, results int, lead ...int32) []by
 	for _, v := range lead {
 		b = I32Const(b, v)
 	}
-	b = I32Const(b, MessageAt)
+	b = I32Const(b, int32(p.Layout().Message))
 	b = I32Const(b, int32(len(p.Message)))
 	b = U32(append(b, 0x10), fn)
 	for range results {
@@ -255,13 +255,24 @@ func Packed(b []byte, ptr, n uint32) []byte {
 	return I64Const(b, int64(uint64(ptr)<<32|uint64(n)))
 }
 
-// Layout of a [Plugin]'s memory.
-const (
-	DescribeAt = 1024
-	MessageAt  = 16 << 10
-	ResultAt   = 32 << 10
-	HeapAt     = 64 << 10
-)
+// Layout is where a [Plugin] keeps its messages in memory, one after the
+// other from 1 KiB, and where its allocator starts.
+type Layout struct{ Describe, Message, Result, Heap uint32 }
+
+// Layout places p's messages.
+func (p Plugin) Layout() Layout {
+	align := func(n uint32) uint32 { return (n + 7) &^ 7 }
+	l := Layout{Describe: 1024}
+	l.Message = align(l.Describe + uint32(len(p.Describe)))
+	l.Result = align(l.Message + uint32(len(p.Message)))
+	l.Heap = align(l.Result + uint32(len(p.Result)))
+	return l
+}
+
+// Return appends i64.const of the packed (ptr, len) of p's Result.
+func (p Plugin) Return(b []byte) []byte {
+	return Packed(b, p.Layout().Result, uint32(len(p.Result)))
+}
 
 // Plugin is a hand-written ABI v1 plugin. Its zero value (with Describe and
 // Result set) is a working one; each field breaks one thing.
@@ -275,13 +286,14 @@ type Plugin struct {
 	// arguments) and 4 (an i32 counter), and call the imports: function 0
 	// is log (level, ptr, len), 1 progress (ptr, len), 2 elicit (ptr, len).
 	Init, Call []byte
-	// Message is placed at MessageAt, for Call to pass to an import.
+	// Message is placed in memory for Call to pass to an import.
 	Message string
 	// DescribeBody replaces wasmhost_describe's body (leaves an i64).
 	DescribeBody []byte
 	// NoMemory leaves the memory out; UnexportedMemory keeps it unexported.
 	NoMemory, UnexportedMemory bool
-	// Memory is the memory's size in pages; zero means 2 pages, no max.
+	// Memory is the memory's size in pages; zero means what the messages
+	// need and 1 MiB more, no max.
 	Memory Limits
 	// Tables are added as they are.
 	Tables []Limits
@@ -296,6 +308,7 @@ func (p Plugin) Bytes() []byte {
 	if version == 0 {
 		version = 1
 	}
+	lay := p.Layout()
 	m := &Module{
 		Types: []FuncType{
 			{nil, []byte{I32}},                        // 0: abi version
@@ -308,12 +321,12 @@ func (p Plugin) Bytes() []byte {
 			{[]byte{I32, I32}, []byte{I32}},           // 7: elicit import
 		},
 		Imports: []Import{{"wasmhost", "log", 5}, {"wasmhost", "progress", 6}, {"wasmhost", "elicit", 7}},
-		Globals: []int32{HeapAt},
+		Globals: []int32{int32(lay.Heap)},
 		Tables:  p.Tables,
 		Data: []Data{
-			{DescribeAt, []byte(p.Describe)},
-			{ResultAt, []byte(p.Result)},
-			{MessageAt, []byte(p.Message)},
+			{lay.Describe, []byte(p.Describe)},
+			{lay.Result, []byte(p.Result)},
+			{lay.Message, []byte(p.Message)},
 		},
 	}
 	// alloc: bump allocator, 8-byte aligned.
@@ -324,11 +337,11 @@ func (p Plugin) Bytes() []byte {
 	alloc = append(alloc, 0x71, 0x24, 0x00)
 	describe := p.DescribeBody
 	if describe == nil {
-		describe = Packed(nil, DescribeAt, uint32(len(p.Describe)))
+		describe = Packed(nil, lay.Describe, uint32(len(p.Describe)))
 	}
 	call := p.Call
 	if call == nil {
-		call = Packed(nil, ResultAt, uint32(len(p.Result)))
+		call = p.Return(nil)
 	}
 	m.Funcs = []Func{
 		{Type: 0, Body: I32Const(nil, version)},
@@ -350,7 +363,7 @@ func (p Plugin) Bytes() []byte {
 	if !p.NoMemory {
 		mem := p.Memory
 		if mem == (Limits{}) {
-			mem = Limits{Min: 2, Max: -1}
+			mem = Limits{Min: lay.Heap>>16 + 17, Max: -1}
 		}
 		m.Memories = []Limits{mem}
 		if !p.UnexportedMemory {
