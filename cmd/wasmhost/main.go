@@ -20,6 +20,7 @@ import (
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/internal/gobuild"
 	"github.com/wasmhost/wasmhost/internal/logsink"
+	"github.com/wasmhost/wasmhost/worker"
 )
 
 // shutdownGrace is how long the process may take to end after SIGTERM or
@@ -101,6 +102,10 @@ type runtimeFlags struct {
 	logLevel    string
 	// buildNetwork lets source plugin builds download modules.
 	buildNetwork bool
+	// suspendedMiB budgets the memory of guests waiting for a person;
+	// perPlugin caps one plugin's running guests.
+	suspendedMiB uint32
+	perPlugin    int
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -108,6 +113,8 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Uint32Var(&f.memoryMiB, "memory-limit", 256, "memory cap per tool call, in MiB")
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 30*time.Minute, "wall-clock limit per tool call, including time spent waiting for the user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
+	cmd.Flags().Uint32Var(&f.suspendedMiB, "suspended-memory", 8192, "memory, in MiB, that guests waiting for a person's answer may hold between them, counting each at its --memory-limit; past it a waiting guest keeps its run slot")
+	cmd.Flags().IntVar(&f.perPlugin, "per-plugin", 0, "guests of one plugin that may run at once, so that one plugin cannot take every slot (default: half of --workers)")
 	cmd.Flags().BoolVar(&f.buildNetwork, "build-network", false, "let builds of Go source plugins download modules through GOPROXY (default: only the module cache and vendor directories)")
 }
 
@@ -117,6 +124,13 @@ func (f *runtimeFlags) logger() hclog.Logger {
 		Level:  hclog.LevelFromString(f.logLevel),
 		Output: stderrSink(), // stdout is the JSON-RPC channel of serve
 	})
+}
+
+// workerOptions are the worker settings the flags decide.
+func (f *runtimeFlags) workerOptions(o worker.Options) worker.Options {
+	o.MaxSuspended = max(1, int(f.suspendedMiB/max(f.memoryMiB, 1)))
+	o.PerPlugin = f.perPlugin
+	return o
 }
 
 // cacheRoot is where compiled modules and plugin builds are kept.

@@ -1,8 +1,6 @@
 package gobuild
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,8 +27,10 @@ import (
 //     GONOSUMDB and GOINSECURE pass from the environment too.
 //   - Files: before anything runs, the plugin directory is walked: a
 //     symbolic link leading out of it, a FIFO, device or socket, or a .go
-//     file over MaxSourceFile refuses the build, and so does a go.mod
-//     replace directive naming a directory outside it.
+//     file over MaxSourceFile refuses the build. A go.mod replace directive
+//     naming a local directory outside the plugin is allowed (`wasmhost new
+//     --sdk` writes one): its target must itself be a Go module, which
+//     takes a deliberate act, unlike a link to any file.
 //   - Time: Builder.Timeout (DefaultBuildTimeout) bounds go list and go
 //     build together.
 //
@@ -117,62 +117,9 @@ func checkTree(dir string) error {
 			if strings.HasSuffix(path, ".go") && fi.Size() > MaxSourceFile {
 				return refuse(path, fmt.Sprintf("is %d bytes, over the %d MiB limit for a Go file", fi.Size(), MaxSourceFile>>20))
 			}
-			if d.Name() == "go.mod" {
-				return checkReplaces(root, path)
-			}
 		}
 		return nil
 	})
-}
-
-// checkReplaces refuses a go.mod inside the plugin whose replace
-// directives name a local directory outside it.
-func checkReplaces(root, goMod string) error {
-	src, err := os.ReadFile(goMod)
-	if err != nil {
-		return fmt.Errorf("gobuild: %w", err)
-	}
-	inBlock := false
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if i := strings.Index(line, "//"); i >= 0 {
-			line = strings.TrimSpace(line[:i])
-		}
-		switch {
-		case line == "replace (":
-			inBlock = true
-			continue
-		case inBlock && line == ")":
-			inBlock = false
-			continue
-		case !inBlock && !strings.HasPrefix(line, "replace "):
-			continue
-		}
-		_, to, ok := strings.Cut(line, "=>")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(to)
-		if len(fields) == 0 {
-			continue
-		}
-		path := strings.Trim(fields[0], `"`)
-		if !(strings.HasPrefix(path, "./") || strings.HasPrefix(path, "../") || filepath.IsAbs(path) || path == "." || path == "..") {
-			continue // a module path, fetched (or not) like any other
-		}
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(filepath.Dir(goMod), path)
-		}
-		resolved, err := filepath.EvalSymlinks(path)
-		if err != nil {
-			resolved = filepath.Clean(path)
-		}
-		if !within(root, resolved) {
-			return fmt.Errorf("gobuild: %s: replace directive %q names a directory outside the plugin; %w refused", goMod, strings.TrimSpace(to), ErrUnsafeSource)
-		}
-	}
-	return nil
 }
 
 // within reports whether path lies inside (or is) dir; both resolved.

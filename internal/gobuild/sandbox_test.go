@@ -66,9 +66,6 @@ func TestBuildRefusesUnsafeSource(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"a replace leading outside", func(t *testing.T, dir string) {
-			write(t, filepath.Join(dir, "go.mod"), "module example.com/p\n\ngo 1.24\n\nreplace (\n\texample.com/x => "+outside+"\n)\n")
-		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
