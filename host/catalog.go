@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"go/parser"
-	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -76,9 +74,11 @@ func (p Problem) String() string { return p.File + ": " + p.Reason }
 // package main, built with the Builder. A broken plugin is logged, listed in
 // Problems and skipped; it never stops the others.
 //
-// When two plugins offer a tool of the same name, the plugin whose file or
-// directory name sorts first wins and the other's tool is listed as
-// shadowed in Problems. Names beginning with "." or "_" are ignored, as the
+// When two plugins offer a tool of the same name, the one that served it
+// first keeps it (of plugins loaded together, the oldest file, then the
+// name that sorts first); the newcomer's tool is not served, and is listed
+// as shadowed in Problems and logged. A plugin dropped in later can never
+// take a name over. Names beginning with "." or "_" are ignored, as the
 // go command does.
 //
 // A plugin that is replaced or removed stops taking calls, but calls already
@@ -92,6 +92,8 @@ type Catalog struct {
 	watcher  *fsnotify.Watcher
 	debounce time.Duration
 	watched  map[string]bool // directories under watch
+	// watchCapped: the last syncWatches hit maxWatches.
+	watchCapped bool
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -100,8 +102,11 @@ type Catalog struct {
 	closeOnce sync.Once
 
 	// entries is owned by the goroutine that scans: OpenCatalog, then
-	// watch.
+	// watch; so are owners, the entry name serving each tool, prompt,
+	// resource and template (kind + "\x00" + key), and seq.
 	entries map[string]*entry
+	owners  map[string]string
+	seq     uint64
 
 	mu       sync.RWMutex
 	tools    []ToolEntry
@@ -125,6 +130,10 @@ type entry struct {
 	key     [32]byte
 	plugin  *Plugin // nil if broken
 	problem string
+	// seq orders entries by when they first loaded, modTime those that
+	// loaded in the same scan: the first to serve a name keeps it.
+	seq     uint64
+	modTime time.Time
 }
 
 // OpenCatalog loads every plugin in dir and starts following changes.
@@ -334,10 +343,12 @@ func (c *Catalog) closePlugins() {
 	}
 }
 
-// candidate is a directory entry that may be a plugin.
+// candidate is a directory entry that may be a plugin. refuse, if set, is
+// why it will not be loaded (a link leading out of the directory).
 type candidate struct {
-	name  string
-	isDir bool
+	name   string
+	isDir  bool
+	refuse string
 }
 
 // rescan brings the catalog in line with the directory. only, if non-nil,
@@ -380,6 +391,12 @@ func (c *Catalog) rescan(only map[string]bool) (bool, error) {
 		}()
 	}
 	wg.Wait()
+	c.seq++
+	for _, e := range next {
+		if e.seq == 0 {
+			e.seq = c.seq
+		}
+	}
 	for name, old := range c.entries {
 		if next[name] == old {
 			continue
@@ -400,7 +417,9 @@ func (c *Catalog) rescan(only map[string]bool) (bool, error) {
 }
 
 // candidates lists the *.wasm files and Go source directories in the
-// catalog directory.
+// catalog directory. Symbolic links are followed only to targets inside
+// the directory: a cloned plugin repository may carry a link to anything
+// on the host.
 func (c *Catalog) candidates() ([]candidate, error) {
 	ents, err := os.ReadDir(c.dir)
 	if err != nil {
@@ -412,41 +431,51 @@ func (c *Catalog) candidates() ([]candidate, error) {
 		if ignored(name) {
 			continue
 		}
-		fi, err := os.Stat(filepath.Join(c.dir, name)) // follows symlinks
+		path := filepath.Join(c.dir, name)
+		fi, err := os.Lstat(path)
 		if err != nil {
-			continue // vanished, or a dangling link
+			continue // vanished
+		}
+		var refuse string
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if !insideDir(c.dir, path) {
+				refuse = "is a symbolic link leading out of the plugin directory; copy the plugin in instead"
+			} else if fi, err = os.Stat(path); err != nil {
+				continue // a dangling link
+			}
 		}
 		switch {
-		case fi.Mode().IsRegular() && strings.HasSuffix(name, ".wasm"):
-			out = append(out, candidate{name: name})
-		case fi.IsDir() && isMainPackage(filepath.Join(c.dir, name)):
+		case strings.HasSuffix(name, ".wasm") && !fi.IsDir():
+			// Not only regular files: a FIFO or device is refused with a
+			// reason rather than skipped in silence.
+			out = append(out, candidate{name: name, refuse: refuse})
+		case refuse != "" && fi.Mode()&fs.ModeSymlink != 0:
+			out = append(out, candidate{name: name, refuse: refuse})
+		case fi.IsDir() && isMainPackage(path):
 			out = append(out, candidate{name: name, isDir: true})
 		}
 	}
 	return out, nil
 }
 
-// isMainPackage reports whether dir holds Go source of package main.
-func isMainPackage(dir string) bool {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		if af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.PackageClauseOnly); err == nil {
-			return af.Name.Name == "main"
-		}
-	}
-	return false
-}
+// maxWatches caps the directories one catalog watches.
+const maxWatches = 1024
 
 // syncWatches watches the catalog directory, every subdirectory (so that
 // one becoming a plugin is noticed) and every directory inside a source
 // plugin (so that editing any of its files rebuilds it).
+//
+// At most maxWatches directories are watched: inotify watches are a
+// per-user kernel resource, and a plugin tree of a million directories
+// must not exhaust them (nor the walk take minutes). Past the cap, changes
+// deep inside a source plugin are not noticed; the log says so.
 func (c *Catalog) syncWatches(cands []candidate) {
 	want := map[string]bool{c.dir: true}
 	ents, _ := os.ReadDir(c.dir)
 	for _, de := range ents {
+		if len(want) >= maxWatches {
+			break
+		}
 		if de.IsDir() && !ignored(de.Name()) {
 			want[filepath.Join(c.dir, de.Name())] = true
 		}
@@ -456,6 +485,9 @@ func (c *Catalog) syncWatches(cands []candidate) {
 			continue
 		}
 		filepath.WalkDir(filepath.Join(c.dir, cd.name), func(path string, d fs.DirEntry, err error) error {
+			if len(want) >= maxWatches {
+				return filepath.SkipAll
+			}
 			if err != nil || !d.IsDir() {
 				return nil
 			}
@@ -466,6 +498,10 @@ func (c *Catalog) syncWatches(cands []candidate) {
 			return nil
 		})
 	}
+	if len(want) >= maxWatches && !c.watchCapped {
+		c.log.Warn("too many directories to watch; changes in some will not be noticed", "dir", c.dir, "limit", maxWatches)
+	}
+	c.watchCapped = len(want) >= maxWatches
 	for path := range c.watched {
 		if !want[path] {
 			c.watcher.Remove(path) // fails harmlessly if already gone
@@ -487,8 +523,19 @@ func (c *Catalog) syncWatches(cands []candidate) {
 // loadEntry loads (building first, for source) one candidate. It returns
 // old itself when the content has not changed.
 func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
+	e, err := safely("plugin "+cd.name+": load", c.log.Error, func() *entry { return c.loadEntryUnguarded(cd, old) })
+	if err != nil {
+		return &entry{name: cd.name, problem: err.Error()}
+	}
+	return e
+}
+
+func (c *Catalog) loadEntryUnguarded(cd candidate, old *entry) *entry {
 	path := filepath.Join(c.dir, cd.name)
 	e := &entry{name: cd.name}
+	if fi, err := os.Lstat(path); err == nil {
+		e.modTime = fi.ModTime()
+	}
 	fail := func(reason string) *entry {
 		if old != nil && old.plugin == nil && old.problem == reason {
 			return old // same failure as before: nothing new to say
@@ -496,6 +543,9 @@ func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
 		e.problem = reason
 		c.log.Warn("plugin skipped", "file", path, "reason", reason)
 		return e
+	}
+	if cd.refuse != "" {
+		return fail(cd.refuse)
 	}
 	wasmPath := path
 	if cd.isDir {
@@ -511,7 +561,7 @@ func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
 		}
 		wasmPath = built
 	}
-	bin, err := os.ReadFile(wasmPath)
+	bin, err := readModule(wasmPath)
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -541,27 +591,51 @@ func (c *Catalog) loadEntry(cd candidate, old *entry) *entry {
 // publish recomputes the tool table and problem list from c.entries and
 // reports whether either changed.
 func (c *Catalog) publish() bool {
+	// The first to serve a name keeps it: entries in the order they
+	// loaded (files installed together: oldest first, then by name), and
+	// an entry that already served a name keeps it against any newcomer,
+	// so dropping a file that sorts first cannot take a tool over.
 	names := make([]string, 0, len(c.entries))
 	for name := range c.entries {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool {
+		a, b := c.entries[names[i]], c.entries[names[j]]
+		if a.seq != b.seq {
+			return a.seq < b.seq
+		}
+		if !a.modTime.Equal(b.modTime) {
+			return a.modTime.Before(b.modTime)
+		}
+		return a.name < b.name
+	})
+	offered := map[string]bool{} // kind + "\x00" + key + "\x00" + entry name
+	for _, name := range names {
+		if p := c.entries[name].plugin; p != nil {
+			for _, k := range servedKeys(p) {
+				offered[k+"\x00"+name] = true
+			}
+		}
+	}
 
 	byName := make(map[string]ToolEntry)
-	owner := make(map[string]string) // tool name → entry name
 	var problems []Problem
 	var sv served
 	sv.promptByName = make(map[string]PromptEntry)
 	sv.resourceByID = make(map[string]ResourceEntry)
 	templateByID := make(map[string]TemplateEntry)
-	// claim gives key (of kind) to the entry name unless an earlier one
-	// has it, in which case it records the shadowing.
+	// claim gives key (of kind) to the entry name unless another has it,
+	// in which case it records the shadowing.
 	owners := map[string]string{} // kind + "\x00" + key → entry name
 	claim := func(kind, key, name, path string) bool {
 		k := kind + "\x00" + key
-		if first, taken := owners[k]; taken {
+		first, taken := owners[k]
+		if prev, had := c.owners[k]; !taken && had && prev != name && offered[k+"\x00"+prev] {
+			first, taken = prev, true
+		}
+		if taken {
 			problems = append(problems, Problem{File: path, Reason: fmt.Sprintf(
-				"%s %q is shadowed by the one in %s, which sorts first and wins; rename one of them", kind, key, first)})
+				"%s %q is shadowed by the one in %s, which served it first; this one is not served: rename one of them", kind, key, first)})
 			return false
 		}
 		owners[k] = name
@@ -575,13 +649,9 @@ func (c *Catalog) publish() bool {
 			continue
 		}
 		for _, t := range e.plugin.tools {
-			if first, taken := owner[t.Name]; taken {
-				problems = append(problems, Problem{File: path, Reason: fmt.Sprintf(
-					"tool %q is shadowed by the one in %s, which sorts first and wins; rename one of them", t.Name, first)})
-				continue
+			if claim("tool", t.Name, name, path) {
+				byName[t.Name] = ToolEntry{Tool: t, Plugin: e.plugin}
 			}
-			owner[t.Name] = name
-			byName[t.Name] = ToolEntry{Tool: t, Plugin: e.plugin}
 		}
 		for _, pr := range e.plugin.prompts {
 			if claim("prompt", pr.Name, name, path) {
@@ -599,6 +669,7 @@ func (c *Catalog) publish() bool {
 			}
 		}
 	}
+	c.owners = owners
 	for _, pe := range sv.promptByName {
 		sv.prompts = append(sv.prompts, pe)
 	}
@@ -626,11 +697,29 @@ func (c *Catalog) publish() bool {
 	changed := !sameTools(c.tools, tools) || !sameProblems(c.problems, problems) || !sameServed(c.served, sv)
 	for _, p := range problems {
 		if strings.Contains(p.Reason, "is shadowed") && !containsProblem(c.problems, p) {
-			c.log.Warn("tool shadowed", "file", p.File, "reason", p.Reason)
+			c.log.Warn("name conflict: the newcomer is not served", "file", p.File, "reason", p.Reason)
 		}
 	}
 	c.tools, c.byName, c.problems, c.served = tools, byName, problems, sv
 	return changed
+}
+
+// servedKeys lists what p offers, as claim keys.
+func servedKeys(p *Plugin) []string {
+	var keys []string
+	for _, t := range p.tools {
+		keys = append(keys, "tool\x00"+t.Name)
+	}
+	for _, pr := range p.prompts {
+		keys = append(keys, "prompt\x00"+pr.Name)
+	}
+	for _, r := range p.resources {
+		keys = append(keys, "resource\x00"+r.URI)
+	}
+	for _, t := range p.templates {
+		keys = append(keys, "resource template\x00"+t.URITemplate)
+	}
+	return keys
 }
 
 func sameServed(a, b served) bool {

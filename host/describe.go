@@ -16,6 +16,9 @@ func validateDescription(d *abi.Description) error {
 	if len(d.Tools) == 0 && len(d.Prompts) == 0 && len(d.Resources) == 0 && len(d.ResourceTemplates) == 0 {
 		return errors.New("describes no tools, prompts or resources")
 	}
+	if n := len(d.Tools) + len(d.Prompts) + len(d.Resources) + len(d.ResourceTemplates); n > maxDescribed {
+		return fmt.Errorf("describes %d tools, prompts and resources; at most %d are served per plugin", n, maxDescribed)
+	}
 	seen := make(map[string]bool, len(d.Tools))
 	for i, t := range d.Tools {
 		if err := validToolName(t.Name); err != nil {
@@ -25,11 +28,24 @@ func validateDescription(d *abi.Description) error {
 			return fmt.Errorf("tool %q is described twice", t.Name)
 		}
 		seen[t.Name] = true
+		title := t.Title
+		if t.Annotations != nil {
+			title += t.Annotations.Title
+		}
+		if err := textSizes(title, t.Description); err != nil {
+			return fmt.Errorf("tool %q: %w", t.Name, err)
+		}
 		if err := objectSchema(t.InputSchema); err != nil {
+			return fmt.Errorf("tool %q: inputSchema %w", t.Name, err)
+		}
+		if err := schemaComplexity(t.InputSchema); err != nil {
 			return fmt.Errorf("tool %q: inputSchema %w", t.Name, err)
 		}
 		if len(t.OutputSchema) > 0 && string(t.OutputSchema) != "null" {
 			if err := objectSchema(t.OutputSchema); err != nil {
+				return fmt.Errorf("tool %q: outputSchema %w", t.Name, err)
+			}
+			if err := schemaComplexity(t.OutputSchema); err != nil {
 				return fmt.Errorf("tool %q: outputSchema %w", t.Name, err)
 			}
 		}
@@ -58,10 +74,16 @@ func validateExtras(d *abi.Description) error {
 			return fmt.Errorf("prompt %q is described twice", p.Name)
 		}
 		prompts[p.Name] = true
+		if err := textSizes(p.Title, p.Description); err != nil {
+			return fmt.Errorf("prompt %q: %w", p.Name, err)
+		}
 		args := make(map[string]bool, len(p.Arguments))
 		for j, a := range p.Arguments {
 			if a.Name == "" {
 				return fmt.Errorf("prompt %q: argument %d has no name", p.Name, j)
+			}
+			if err := textSizes(a.Name+a.Title, a.Description); err != nil {
+				return fmt.Errorf("prompt %q: argument %d: %w", p.Name, j, err)
 			}
 			if args[a.Name] {
 				return fmt.Errorf("prompt %q: argument %.64q is described twice", p.Name, a.Name)
@@ -81,6 +103,9 @@ func validateExtras(d *abi.Description) error {
 		if r.Name == "" {
 			return fmt.Errorf("resource %.64q has no name", r.URI)
 		}
+		if err := textSizes(r.Name+r.Title+r.MimeType, r.Description); err != nil {
+			return fmt.Errorf("resource %q: %w", r.URI, err)
+		}
 	}
 	tmpls := make(map[string]bool, len(d.ResourceTemplates))
 	for i, t := range d.ResourceTemplates {
@@ -94,6 +119,29 @@ func validateExtras(d *abi.Description) error {
 		if t.Name == "" {
 			return fmt.Errorf("resource template %.64q has no name", t.URITemplate)
 		}
+		if err := textSizes(t.Name+t.Title+t.MimeType, t.Description); err != nil {
+			return fmt.Errorf("resource template %q: %w", t.URITemplate, err)
+		}
+	}
+	return nil
+}
+
+// Caps on what a plugin describes: every client lists it, and models read
+// it on every turn.
+const (
+	maxDescribed       = 1000
+	maxTitleSize       = 256
+	maxDescriptionSize = 8 << 10
+)
+
+// textSizes checks a title (names and titles joined) and a description
+// against their caps.
+func textSizes(title, description string) error {
+	if len(title) > maxTitleSize {
+		return fmt.Errorf("name and title are %d bytes, over the %d byte limit", len(title), maxTitleSize)
+	}
+	if len(description) > maxDescriptionSize {
+		return fmt.Errorf("description is %d bytes, over the %d byte limit", len(description), maxDescriptionSize)
 	}
 	return nil
 }

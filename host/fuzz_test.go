@@ -100,14 +100,14 @@ func FuzzGuestResult(f *testing.F) {
 	})
 }
 
-// guestMemory is just enough of a wasm module for the host functions: a
+// fuzzMemory is just enough of a wasm module for the host functions: a
 // linear memory holding the guest's message.
-type guestMemory struct {
+type fuzzMemory struct {
 	api.Module // nil: only Memory is called
 	mem        *memory
 }
 
-func (m guestMemory) Memory() api.Memory { return m.mem }
+func (m fuzzMemory) Memory() api.Memory { return m.mem }
 
 type memory struct {
 	api.Memory // nil: only Size, Read and Write are called
@@ -146,7 +146,7 @@ func (r *refusals) Write(p []byte) (int, error) {
 
 // fuzzState is a callState over msg, with an Env that answers every
 // question and records what reached it.
-func fuzzState(msg []byte) (*callState, guestMemory, *testEnv, *refusals) {
+func fuzzState(msg []byte) (*callState, fuzzMemory, *testEnv, *refusals) {
 	env := &testEnv{input: func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
 		out := make([]abi.InputResponse, len(reqs))
 		for i := range out {
@@ -157,7 +157,7 @@ func fuzzState(msg []byte) (*callState, guestMemory, *testEnv, *refusals) {
 	ref := &refusals{}
 	st := &callState{ctx: context.Background(), env: env, log: hclog.New(&hclog.LoggerOptions{Output: ref, JSONFormat: true, Level: hclog.Warn})}
 	mem := &memory{b: append([]byte(nil), msg...)}
-	return st, guestMemory{mem: mem}, env, ref
+	return st, fuzzMemory{mem: mem}, env, ref
 }
 
 func checkRefusals(t *testing.T, ref *refusals, want bool) {

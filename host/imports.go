@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
 // callState is what the host functions of one instance need: the call's
@@ -21,6 +22,7 @@ type callState struct {
 	ctx context.Context
 	env Env
 	log hclog.Logger
+	out *guestOutput // the instance's log and notification budget
 
 	pending    []byte
 	hasPending bool
@@ -33,7 +35,17 @@ type callState struct {
 	caps *capabilities
 	// allowedOnce holds "method host" pairs a person allowed for this call.
 	allowedOnce map[string]bool
+
+	// asked counts the input requests of the call, against
+	// MaxInputRequestsPerCall.
+	asked int
 }
+
+// MaxInputRequestsPerCall caps the questions (elicitations, sampling and
+// roots requests) one call may put to the client: a tool in a loop must not
+// ask a person 10 000 questions. Past it, requests fail without reaching
+// the client.
+const MaxInputRequestsPerCall = 100
 
 type callStateKey struct{}
 
@@ -47,7 +59,7 @@ func (r *Runtime) state(ctx context.Context) *callState {
 	}
 	// Only reachable if a guest function is called without going through
 	// Plugin; answer as if there were no caller.
-	return &callState{ctx: ctx, env: nopEnv{}, log: r.log}
+	return &callState{ctx: ctx, env: nopEnv{}, log: r.log, out: newGuestOutput(r.log)}
 }
 
 // instantiateImports provides the functions in abi.ImportModule.
@@ -93,9 +105,9 @@ func read(mod api.Module, ptr, n, limit uint32) ([]byte, error) {
 	if n > limit {
 		return nil, fmt.Errorf("%d bytes is over the %d byte limit", n, limit)
 	}
-	mem := mod.Memory()
+	mem := guestMemory(mod)
 	if mem == nil {
-		return nil, errors.New("guest has no memory")
+		return nil, errNoMemory
 	}
 	b, ok := mem.Read(ptr, n)
 	if !ok {
@@ -132,6 +144,9 @@ func (st *callState) input(mod api.Module, ptr, n uint32) int32 {
 		if len(req.Params) > 0 && !isObject(req.Params) {
 			return st.bad(abi.ImportInput, fmt.Errorf("request %d: params is not a JSON object", i))
 		}
+		if err := checkRequestedSchema(req.Method, req.Params); err != nil {
+			return st.bad(abi.ImportInput, fmt.Errorf("request %d: %w", i, err))
+		}
 		if req.Key == "" {
 			continue
 		}
@@ -158,6 +173,9 @@ func (st *callState) elicit(mod api.Module, ptr, n uint32) int32 {
 	if !isObject(raw) || !json.Valid(raw) {
 		return st.bad(abi.ImportElicit, errors.New("not a JSON object"))
 	}
+	if err := checkRequestedSchema(abi.MethodElicit, raw); err != nil {
+		return st.bad(abi.ImportElicit, err)
+	}
 	// Copied: the Env may keep it, and guest memory can move or change.
 	reqs := []abi.InputRequest{{Method: abi.MethodElicit, Params: bytes.Clone(raw)}}
 	resps := st.ask(reqs)
@@ -173,6 +191,12 @@ func (st *callState) ask(reqs []abi.InputRequest) []abi.InputResponse {
 	st.pending, st.hasPending = nil, false
 	if st.ctx.Err() != nil {
 		return nil
+	}
+	if st.asked += len(reqs); st.asked > MaxInputRequestsPerCall {
+		if st.asked-len(reqs) <= MaxInputRequestsPerCall {
+			st.log.Warn("the guest asked too many questions; refusing the rest of this call's", "limit", MaxInputRequestsPerCall)
+		}
+		return failed(len(reqs), fmt.Sprintf("this call has asked more than %d questions; the host refuses more", MaxInputRequestsPerCall))
 	}
 	resps, err := st.env.Input(st.ctx, reqs)
 	if st.ctx.Err() != nil {
@@ -227,7 +251,7 @@ func (st *callState) response(mod api.Module, ptr, n uint32) int32 {
 	if _, err := read(mod, ptr, n, ^uint32(0)); err != nil {
 		return st.bad(abi.ImportResponse, err)
 	}
-	mod.Memory().Write(ptr, st.pending)
+	guestMemory(mod).Write(ptr, st.pending)
 	got := len(st.pending)
 	st.pending, st.hasPending = nil, false
 	return int32(got)
@@ -241,17 +265,8 @@ func (st *callState) logLine(mod api.Module, level int32, ptr, n uint32) {
 	}
 	lvl := abi.LogLevel(max(int32(abi.LogDebug), min(level, int32(abi.LogError))))
 	msg := st.caps.scrub(string(b))
-	switch lvl {
-	case abi.LogDebug:
-		st.log.Debug(msg)
-	case abi.LogInfo, abi.LogNotice:
-		st.log.Info(msg)
-	case abi.LogWarning:
-		st.log.Warn(msg)
-	default:
-		st.log.Error(msg)
-	}
-	st.env.Log(lvl, msg)
+	st.out.logLine(st.log, lvl, msg)
+	st.out.notify(st.env, func() { st.env.Log(lvl, safetext.Line(msg)) })
 }
 
 func (st *callState) progress(mod api.Module, ptr, n uint32) {
@@ -265,8 +280,8 @@ func (st *callState) progress(mod api.Module, ptr, n uint32) {
 		st.bad(abi.ImportProgress, fmt.Errorf("not a progress object: %w", err))
 		return
 	}
-	p.Message = st.caps.scrub(p.Message)
-	st.env.Progress(p)
+	p.Message = safetext.Line(st.caps.scrub(p.Message))
+	st.out.notify(st.env, func() { st.env.Progress(p) })
 }
 
 func (st *callState) cancelled() int32 {
@@ -293,6 +308,25 @@ func (st *callState) detach() int32 {
 	}
 	st.detached = true
 	return 1
+}
+
+// checkRequestedSchema bounds an elicitation's requestedSchema as Load
+// bounds a tool's input schema: the answer is validated against it on the
+// host.
+func checkRequestedSchema(method string, params json.RawMessage) error {
+	if method != abi.MethodElicit || len(params) == 0 {
+		return nil
+	}
+	var p struct {
+		RequestedSchema json.RawMessage `json:"requestedSchema"`
+	}
+	if json.Unmarshal(params, &p) != nil || len(p.RequestedSchema) == 0 {
+		return nil // the front end refuses what does not parse
+	}
+	if err := schemaComplexity(p.RequestedSchema); err != nil {
+		return fmt.Errorf("requestedSchema %w", err)
+	}
+	return nil
 }
 
 // maxKeyLen caps an InputRequest key.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -13,11 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
 // instance is one module instance, used for at most one call and closed.
@@ -36,14 +35,18 @@ type instance struct {
 	sleepCtx atomic.Pointer[context.Context]
 
 	stdout, stderr *guestWriter
+	// out budgets what the instance logs and notifies, over its life.
+	out *guestOutput
 }
 
 // instantiate starts a fresh instance and runs the guest's _initialize.
 // Host functions called during _initialize see a call state with no Env.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	out := newGuestOutput(p.log)
 	inst := &instance{
-		stdout: &guestWriter{log: p.log, stream: "stdout", caps: p.caps},
-		stderr: &guestWriter{log: p.log, stream: "stderr", caps: p.caps},
+		stdout: &guestWriter{out: out, stream: "stdout", caps: p.caps},
+		stderr: &guestWriter{out: out, stream: "stderr", caps: p.caps},
+		out:    out,
 	}
 	inst.sleepCtx.Store(&ctx)
 	cfg := wazero.NewModuleConfig().
@@ -61,7 +64,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	if fs := p.caps.fsConfig(); fs != nil {
 		cfg = cfg.WithFSConfig(fs) // granted directories only
 	}
-	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log}
+	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log, out: out}
 	mod, err := p.rt.wz.InstantiateModule(withCallState(ctx, st), p.compiled, cfg)
 	if err != nil {
 		if detail := inst.stderr.trapLine(); detail != "" {
@@ -103,6 +106,7 @@ func (inst *instance) close() {
 	inst.mod.Close(context.Background())
 	inst.stdout.flush()
 	inst.stderr.flush()
+	inst.out.flush(nil)
 }
 
 // run passes the tool name and arguments into guest memory, calls the
@@ -198,7 +202,10 @@ func checkPromptResult(res *abi.PromptResult) error {
 			return fmt.Errorf("messages[%d].content %w", i, err)
 		}
 	}
-	return checkCallError(res.Error)
+	if err := checkCallError(res.Error); err != nil {
+		return err
+	}
+	return checkEncodedSize(res)
 }
 
 // checkResourceResult is checkResult for a resource read: every content
@@ -208,8 +215,14 @@ func checkResourceResult(res *abi.ResourceResult) error {
 		if c.URI == "" {
 			return fmt.Errorf("contents[%d] has no uri", i)
 		}
+		if err := checkEmbedded(c); err != nil {
+			return fmt.Errorf("contents[%d] %w", i, err)
+		}
 	}
-	return checkCallError(res.Error)
+	if err := checkCallError(res.Error); err != nil {
+		return err
+	}
+	return checkEncodedSize(res)
 }
 
 // checkResult checks what clients would choke on and a JSON parse cannot
@@ -221,30 +234,15 @@ func checkResult(res *abi.CallResult) error {
 			return fmt.Errorf("content[%d] %w", i, err)
 		}
 	}
-	return checkCallError(res.Error)
+	if err := checkCallError(res.Error); err != nil {
+		return err
+	}
+	return checkEncodedSize(res)
 }
 
-func checkContent(c abi.Content) error {
-	switch {
-	case c.Type == "":
-		return errors.New("has no type")
-	case c.Type == "resource" && (c.Resource == nil || c.Resource.URI == ""):
-		return errors.New("is a resource block without a resource URI")
-	}
-	return nil
-}
+func checkContent(c abi.Content) error { return checkBlock(c) }
 
-func checkCallError(e *abi.CallError) error {
-	if e != nil {
-		if e.Code == 0 {
-			return fmt.Errorf("error has no code (message %.64q)", e.Message)
-		}
-		if e.Message == "" {
-			return fmt.Errorf("error %d has no message", e.Code)
-		}
-	}
-	return nil
-}
+func checkCallError(e *abi.CallError) error { return checkGuestError(e) }
 
 // write copies s into a buffer the guest allocates for it.
 func (inst *instance) write(ctx context.Context, s string) (uint32, error) {
@@ -253,9 +251,13 @@ func (inst *instance) write(ctx context.Context, s string) (uint32, error) {
 		return 0, err
 	}
 	ptr := api.DecodeU32(stack[0])
-	if !inst.mod.Memory().WriteString(ptr, s) {
+	mem := guestMemory(inst.mod)
+	if mem == nil {
+		return 0, fmt.Errorf("%w: %w", ErrBadGuestMessage, errNoMemory)
+	}
+	if !mem.WriteString(ptr, s) {
 		return 0, fmt.Errorf("%w: %s(%d) returned %#x, outside guest memory (%d bytes)",
-			ErrBadGuestMessage, abi.ExportAlloc, len(s), ptr, inst.mod.Memory().Size())
+			ErrBadGuestMessage, abi.ExportAlloc, len(s), ptr, mem.Size())
 	}
 	return ptr, nil
 }
@@ -267,18 +269,25 @@ func (inst *instance) readResult(packed uint64) ([]byte, error) {
 	if n > abi.MaxMessageSize {
 		return nil, fmt.Errorf("%w: result of %d bytes is over the %d byte limit", ErrBadGuestMessage, n, abi.MaxMessageSize)
 	}
-	b, ok := inst.mod.Memory().Read(ptr, n)
+	mem := guestMemory(inst.mod)
+	if mem == nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadGuestMessage, errNoMemory)
+	}
+	b, ok := mem.Read(ptr, n)
 	if !ok {
 		return nil, fmt.Errorf("%w: result at %#x+%d lies outside guest memory (%d bytes)",
-			ErrBadGuestMessage, ptr, n, inst.mod.Memory().Size())
+			ErrBadGuestMessage, ptr, n, mem.Size())
 	}
 	return b, nil
 }
 
 // guestWriter turns a guest's stdout or stderr into log lines: os.Stdout
-// belongs to the MCP transport and must never see guest output.
+// belongs to the MCP transport and must never see guest output. Lines are
+// escaped and budgeted (see guestOutput); the output behind the Logger must
+// not block (cmd/wasmhost puts stderr behind internal/logsink), since a
+// guest writing cannot be interrupted.
 type guestWriter struct {
-	log    hclog.Logger
+	out    *guestOutput
 	stream string
 	caps   *capabilities // scrubs the plugin's secrets
 
@@ -315,9 +324,10 @@ func (w *guestWriter) emit() {
 	line := w.caps.scrub(string(w.buf)) // a trap line becomes an error message
 	w.buf = w.buf[:0]
 	if strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ") {
-		w.trap = line
+		// Quoted in the call's error later: the guest's words, made inert.
+		w.trap = safetext.Cut(line, trapLineMaxSize)
 	}
-	w.log.Info(line, "stream", w.stream)
+	w.out.logLine(w.out.log, abi.LogInfo, line, "stream", w.stream)
 }
 
 func (w *guestWriter) flush() {

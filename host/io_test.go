@@ -138,7 +138,7 @@ func TestGuestOutput(t *testing.T) {
 
 func TestGuestWriter(t *testing.T) {
 	logs := &logBuffer{}
-	w := &guestWriter{log: hclog.New(&hclog.LoggerOptions{Output: logs, JSONFormat: true}), stream: "stderr"}
+	w := &guestWriter{out: newGuestOutput(hclog.New(&hclog.LoggerOptions{Output: logs, JSONFormat: true})), stream: "stderr"}
 	w.Write([]byte("par"))
 	w.Write([]byte("tial\npanic: boom\n\ngoroutine 1"))
 	w.Write([]byte(strings.Repeat("x", abi.MaxLogSize+10)))

@@ -260,7 +260,8 @@ func (t target) String() string { return t.kind + " " + t.name }
 // checks out a fresh instance, runs do in it with env wired to the
 // imports, and turns what went wrong into an error naming plugin and
 // target.
-func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx context.Context, inst *instance) error) error {
+func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx context.Context, inst *instance) error) (err error) {
+	defer recovered(&err, fmt.Sprintf("plugin %s: %s", p.name, tg), p.log.Error)
 	if !p.acquire() {
 		return fmt.Errorf("plugin %s: %w", p.name, ErrClosed)
 	}
@@ -280,6 +281,8 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 		return p.callError(ctx, tg, nil, err)
 	}
 	defer inst.close()
+	st.out = inst.out
+	defer inst.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
 	err = do(withCallState(ctx, st), inst)
 	if err == nil && ctx.Err() != nil {

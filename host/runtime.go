@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/grants"
+	"github.com/wasmhost/wasmhost/internal/wasmcheck"
 )
 
 // Defaults for zero [Options] fields.
@@ -192,7 +194,7 @@ func (r *Runtime) isClosed() bool {
 // name the file and say what to do; they match [ErrInvalidPlugin].
 func (r *Runtime) Load(ctx context.Context, path string) (*Plugin, error) {
 	name := filepath.Base(path)
-	bin, err := os.ReadFile(path)
+	bin, err := readModule(path)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
@@ -216,21 +218,22 @@ var requiredExports = []struct {
 	{"_initialize", nil, nil},
 }
 
-func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (*Plugin, error) {
+func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *Plugin, err error) {
 	invalid := func(format string, args ...any) error {
 		return tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: "+format, append([]any{name}, args...)...))
 	}
+	defer recovered(&err, "plugin "+name+": load", r.log.Error)
 	if r.isClosed() {
 		return nil, fmt.Errorf("plugin %s: runtime %w", name, ErrClosed)
 	}
 	if !bytes.HasPrefix(bin, wasmMagic) {
-		if bytes.HasPrefix(bin, wasmMagic[:4]) {
-			return nil, invalid("is a WebAssembly component or an unsupported binary version, not a core module; build it with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared")
-		}
-		return nil, invalid("not a WebAssembly module; build it with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared")
+		return nil, invalid("%w", notWasm(bin[:min(len(bin), len(wasmMagic))]))
 	}
 	start := time.Now()
-	compiled, err := r.wz.CompileModule(ctx, bin)
+	compiled, err := r.compile(ctx, bin)
+	if errors.Is(err, wasmcheck.ErrRefused) || errors.Is(err, errNotPlugin) {
+		return nil, invalid("%w", err)
+	}
 	if err != nil {
 		return nil, invalid("cannot compile: %w", err)
 	}

@@ -39,7 +39,14 @@ type Options struct {
 	// memory, a few MB); beyond it a waiting guest keeps its slot. 0 means
 	// 1000.
 	MaxSuspended int
-	Logger       hclog.Logger
+	// PerPlugin caps the guests of one plugin running at once, so that one
+	// plugin cannot take every slot (see fair.go). 0 means half of
+	// Concurrency, at least 1.
+	PerPlugin int
+	// MaxParked caps the calls waiting, without a slot, for their plugin
+	// to fall under PerPlugin. 0 means 1000.
+	MaxParked int
+	Logger    hclog.Logger
 }
 
 // Worker takes tasks from the store's queue and runs them.
@@ -51,6 +58,8 @@ type Worker struct {
 
 	slots     chan struct{} // one token per running guest
 	suspended chan struct{} // one token per guest waiting for an answer
+	parked    chan struct{} // one token per call waiting for its plugin's share
+	plugins   *plugins
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -72,6 +81,16 @@ func New(opts Options) *Worker {
 	}
 	w.slots = make(chan struct{}, w.n)
 	w.suspended = make(chan struct{}, maxSuspended)
+	perPlugin := opts.PerPlugin
+	if perPlugin <= 0 {
+		perPlugin = max(1, w.n/2)
+	}
+	w.plugins = newPlugins(perPlugin)
+	maxParked := opts.MaxParked
+	if maxParked <= 0 {
+		maxParked = 1000
+	}
+	w.parked = make(chan struct{}, maxParked)
 	if w.logger == nil {
 		w.logger = hclog.NewNullLogger()
 	}
@@ -105,10 +124,13 @@ func (w *Worker) acquire(ctx context.Context) bool {
 }
 
 // slot is the run slot of one guest, which it gives up while it waits for
-// its client's answer.
+// its client's answer, and its place in its plugin's share (fair.go).
 type slot struct {
 	w    *Worker
 	held bool
+
+	key      string // the plugin, once entered
+	inPlugin bool
 }
 
 func (s *slot) release() {
@@ -130,12 +152,18 @@ func (s *slot) suspend() (resume func()) {
 		return func() {} // at the cap: keep the slot
 	}
 	s.release()
+	key, inPlugin := s.key, s.inPlugin
+	s.leave() // a guest waiting for a person does not count against its plugin
 	return func() {
 		<-s.w.suspended
 		select {
 		case s.w.slots <- struct{}{}:
 			s.held = true
 		default:
+		}
+		if inPlugin {
+			s.w.plugins.force(key)
+			s.inPlugin = true
 		}
 	}
 }
@@ -189,6 +217,7 @@ func (w *Worker) loop(ctx context.Context, wg *sync.WaitGroup) {
 		}
 		wg.Go(func() {
 			defer s.release()
+			defer s.leave()
 			if !w.handle(ctx, d, s) {
 				return // left unacknowledged for another worker
 			}
@@ -265,9 +294,12 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 
 // run executes t's guest and records how it ended.
 func (w *Worker) run(ctx context.Context, t *tasks.Task, s *slot) bool {
-	invoke, ok := w.invoker(t)
+	invoke, key, ok := w.invoker(t)
 	if !ok {
 		return w.fail(ctx, t, fmt.Sprintf("%s %s is not served by any plugin any more", t.Op.Noun(), t.Tool))
+	}
+	if !w.enter(ctx, s, key) {
+		return w.interrupted(ctx, t)
 	}
 	callCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -326,24 +358,34 @@ func (w *Worker) interrupted(ctx context.Context, t *tasks.Task) bool {
 	return true
 }
 
-// invoker finds what runs t's guest.
-func (w *Worker) invoker(t *tasks.Task) (func(context.Context, host.Env) (any, error), bool) {
+// invoker finds what runs t's guest, and the plugin it runs in (its path,
+// for fair scheduling).
+func (w *Worker) invoker(t *tasks.Task) (invoke func(context.Context, host.Env) (any, error), plugin string, ok bool) {
 	switch t.Op {
 	case tasks.OpGetPrompt:
 		e, ok := w.tools.LookupPrompt(t.Tool)
+		if !ok {
+			return nil, "", false
+		}
 		return func(ctx context.Context, env host.Env) (any, error) {
 			return e.Plugin.GetPrompt(ctx, t.Tool, t.Args, env)
-		}, ok
+		}, e.Plugin.Path(), true
 	case tasks.OpReadResource:
 		p, ok := w.tools.LookupResource(t.Tool)
+		if !ok {
+			return nil, "", false
+		}
 		return func(ctx context.Context, env host.Env) (any, error) {
 			return p.ReadResource(ctx, t.Tool, env)
-		}, ok
+		}, p.Path(), true
 	}
 	e, ok := w.tools.Lookup(t.Tool)
+	if !ok {
+		return nil, "", false
+	}
 	return func(ctx context.Context, env host.Env) (any, error) {
 		return e.Plugin.Call(ctx, t.Tool, t.Args, env)
-	}, ok
+	}, e.Plugin.Path(), true
 }
 
 // complete records the guest's result (a CallResult, PromptResult or

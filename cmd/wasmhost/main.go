@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,17 +20,62 @@ import (
 	"github.com/wasmhost/wasmhost/grants"
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/internal/gobuild"
+	"github.com/wasmhost/wasmhost/internal/logsink"
+	"github.com/wasmhost/wasmhost/worker"
 )
+
+// shutdownGrace is how long the process may take to end after SIGTERM or
+// Ctrl-C: calls in flight get that long to finish, then it exits anyway.
+// A second signal exits at once.
+const shutdownGrace = 10 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	exited := make(chan struct{})
+	go exitAfterGrace(ctx, exited, shutdownGrace, func(code int) {
+		stderrSink().Close(time.Second)
+		os.Exit(code)
+	})
 	err := rootCommand().ExecuteContext(ctx)
+	close(exited)
 	stop()
+	stderrSink().Close(2 * time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wasmhost:", err)
 		os.Exit(1)
 	}
 }
+
+// exitAfterGrace calls exit once ctx is done (a signal came) and the
+// command has not returned within grace, or at once on a second signal: a
+// guest or a validation that ignores cancellation must not keep the
+// process alive.
+func exitAfterGrace(ctx context.Context, exited <-chan struct{}, grace time.Duration, exit func(code int)) {
+	select {
+	case <-ctx.Done():
+	case <-exited:
+		return
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-again:
+		fmt.Fprintln(os.Stderr, "wasmhost: second signal; exiting now")
+		exit(130)
+	case <-t.C:
+		fmt.Fprintf(os.Stderr, "wasmhost: still shutting down after %v; exiting now\n", grace)
+		exit(1)
+	}
+}
+
+// stderrSink is the process's log output: stderr behind a bounded buffer,
+// so that a log line (a guest's included) never blocks its writer when
+// whoever reads our stderr stops reading. It drops and counts instead.
+var stderrSink = sync.OnceValue(func() *logsink.Writer { return logsink.New(os.Stderr, 0) })
 
 func rootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -58,6 +104,13 @@ type runtimeFlags struct {
 	grantsFile  string
 
 	policy *grants.Policy // loaded once, by grants
+
+	// buildNetwork lets source plugin builds download modules.
+	buildNetwork bool
+	// suspendedMiB budgets the memory of guests waiting for a person;
+	// perPlugin caps one plugin's running guests.
+	suspendedMiB uint32
+	perPlugin    int
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -67,6 +120,9 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
 	cmd.Flags().StringVar(&f.grantsFile, "grants", os.Getenv("WASMHOST_GRANTS"),
 		"the operator's grants file: which hosts, directories, config and secrets each plugin may use (docs/security.md); without it nothing is granted (env WASMHOST_GRANTS)")
+	cmd.Flags().Uint32Var(&f.suspendedMiB, "suspended-memory", 8192, "memory, in MiB, that guests waiting for a person's answer may hold between them, counting each at its --memory-limit; past it a waiting guest keeps its run slot")
+	cmd.Flags().IntVar(&f.perPlugin, "per-plugin", 0, "guests of one plugin that may run at once, so that one plugin cannot take every slot (default: half of --workers)")
+	cmd.Flags().BoolVar(&f.buildNetwork, "build-network", false, "let builds of Go source plugins download modules through GOPROXY (default: only the module cache and vendor directories)")
 }
 
 // grants loads the grants file, if one was given.
@@ -83,8 +139,15 @@ func (f *runtimeFlags) logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:   "wasmhost",
 		Level:  hclog.LevelFromString(f.logLevel),
-		Output: os.Stderr, // stdout is the JSON-RPC channel of serve
+		Output: stderrSink(), // stdout is the JSON-RPC channel of serve
 	})
+}
+
+// workerOptions are the worker settings the flags decide.
+func (f *runtimeFlags) workerOptions(o worker.Options) worker.Options {
+	o.MaxSuspended = max(1, int(f.suspendedMiB/max(f.memoryMiB, 1)))
+	o.PerPlugin = f.perPlugin
+	return o
 }
 
 // cacheRoot is where compiled modules and plugin builds are kept.
@@ -121,7 +184,7 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 	if err != nil {
 		return nil, nil, err
 	}
-	return rt, &gobuild.Builder{CacheDir: filepath.Join(root, "build"), Logger: logger.Named("build")}, nil
+	return rt, &gobuild.Builder{CacheDir: filepath.Join(root, "build"), Logger: logger.Named("build"), AllowNetwork: f.buildNetwork}, nil
 }
 
 // loadPlugin loads a .wasm file, or builds and loads a Go plugin directory.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/elicit"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
 // terminalEnv is the host.Env of `wasmhost call`: a person at a terminal
@@ -37,7 +38,7 @@ func (e *terminalEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi
 			}
 			out[i] = abi.InputResponse{Result: res}
 		case abi.MethodListRoots:
-			out[i] = abi.InputResponse{Result: terminalRoot(e.root)}
+			out[i] = abi.InputResponse{Result: e.roots()}
 		default:
 			out[i] = elicit.Unsupported(r.Method)
 		}
@@ -63,7 +64,10 @@ func (e *terminalEnv) elicit(params json.RawMessage) (json.RawMessage, error) {
 	if err := json.Unmarshal(params, &p); err != nil {
 		return nil, fmt.Errorf("unreadable elicitation: %w", err)
 	}
-	fmt.Fprintf(e.out, "\n? %s\n", p.Message)
+	// Everything the guest wrote is escaped: a message must not clear the
+	// screen, write the clipboard (OSC 52) or overwrite the question with a
+	// carriage return.
+	fmt.Fprintf(e.out, "\n? %s\n", safetext.Line(p.Message))
 	action := strings.ToLower(e.ask("  [a]ccept, [d]ecline or [c]ancel", "a"))
 	switch {
 	case strings.HasPrefix(action, "d"):
@@ -79,9 +83,9 @@ func (e *terminalEnv) elicit(params json.RawMessage) (json.RawMessage, error) {
 	content := map[string]any{}
 	for _, name := range names {
 		prop := p.RequestedSchema.Properties[name]
-		label := name
+		label := safetext.Line(name)
 		if prop.Description != "" {
-			label += " — " + prop.Description
+			label += " — " + safetext.Line(prop.Description)
 		}
 		for {
 			v, ok := e.field(label, prop.Type, prop.Enum, slices.Contains(p.RequestedSchema.Required, name))
@@ -91,7 +95,7 @@ func (e *terminalEnv) elicit(params json.RawMessage) (json.RawMessage, error) {
 				}
 				break
 			}
-			fmt.Fprintf(e.out, "  not a valid %s, try again\n", prop.Type)
+			fmt.Fprintf(e.out, "  not a valid %s, try again\n", safetext.Line(prop.Type))
 		}
 	}
 	return json.Marshal(map[string]any{"action": "accept", "content": content})
@@ -101,7 +105,7 @@ func (e *terminalEnv) elicit(params json.RawMessage) (json.RawMessage, error) {
 func (e *terminalEnv) field(label, typ string, enum []string, required bool) (any, bool) {
 	switch {
 	case len(enum) > 0:
-		s := e.ask(fmt.Sprintf("  %s (%s)", label, strings.Join(enum, "/")), "")
+		s := e.ask(fmt.Sprintf("  %s (%s)", label, safetext.Line(strings.Join(enum, "/"))), "")
 		return s, slices.Contains(enum, s)
 	case typ == "boolean":
 		s := strings.ToLower(e.ask(fmt.Sprintf("  %s (y/n)", label), ""))
@@ -135,9 +139,22 @@ func (e *terminalEnv) ask(prompt, def string) string {
 func (e *terminalEnv) Log(abi.LogLevel, string) {}
 
 func (e *terminalEnv) Progress(p abi.Progress) {
+	msg := safetext.Line(p.Message)
 	if p.Total > 0 {
-		fmt.Fprintf(e.out, "progress: %.0f/%.0f %s\n", p.Progress, p.Total, p.Message)
+		fmt.Fprintf(e.out, "progress: %.0f/%.0f %s\n", p.Progress, p.Total, msg)
 		return
 	}
-	fmt.Fprintf(e.out, "progress: %.0f %s\n", p.Progress, p.Message)
+	fmt.Fprintf(e.out, "progress: %.0f %s\n", p.Progress, msg)
+}
+
+// roots asks the person before telling the tool where it runs: the working
+// directory is no business of a tool unless they say so. No means an empty
+// list.
+func (e *terminalEnv) roots() json.RawMessage {
+	answer := strings.ToLower(e.ask(fmt.Sprintf("\n? The tool asks for your roots. Share the working directory %s with it? [y/N]",
+		safetext.Line(e.root)), "n"))
+	if !strings.HasPrefix(answer, "y") {
+		return json.RawMessage(`{"roots":[]}`)
+	}
+	return terminalRoot(e.root)
 }

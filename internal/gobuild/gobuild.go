@@ -48,6 +48,14 @@ type Builder struct {
 	// GoCmd is the go command to run. "" means "go" from PATH, then
 	// $GOROOT/bin/go.
 	GoCmd string
+	// AllowNetwork lets builds download modules through the proxy the
+	// environment names. By default they use only the module cache and
+	// vendor directories (GOPROXY=off). See sandbox.go for what a build
+	// may do.
+	AllowNetwork bool
+	// Timeout bounds one build (go list and go build). 0 means
+	// DefaultBuildTimeout.
+	Timeout time.Duration
 
 	versionOnce sync.Once
 	goVersion   string
@@ -92,6 +100,15 @@ func (b *Builder) Build(ctx context.Context, dir string) (wasmPath string, cache
 	} else if !fi.IsDir() {
 		return "", false, fmt.Errorf("gobuild: %s is not a directory", dir)
 	}
+	if err := checkTree(dir); err != nil {
+		return "", false, err
+	}
+	timeout := b.Timeout
+	if timeout <= 0 {
+		timeout = DefaultBuildTimeout
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("gobuild: build of %s took longer than %v", dir, timeout))
+	defer cancel()
 	goCmd, err := b.goCmd()
 	if err != nil {
 		return "", false, err
@@ -182,13 +199,13 @@ func (b *Builder) run(ctx context.Context, goCmd, dir, out string, ov *overlay) 
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = dir
-	cmd.Env = buildEnv()
+	cmd.Env = b.buildEnv()
 	var output bytes.Buffer
 	cmd.Stdout = &output
 	cmd.Stderr = &output
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("gobuild: build %s: %w", dir, ctx.Err())
+			return fmt.Errorf("gobuild: build %s: %w", dir, context.Cause(ctx))
 		}
 		return fmt.Errorf("gobuild: build %s: %w\n%s", dir, err, strings.TrimSpace(output.String()))
 	}
@@ -198,12 +215,6 @@ func (b *Builder) run(ctx context.Context, goCmd, dir, out string, ov *overlay) 
 	b.logger().Info("built plugin from source", "dir", dir, "wasm", out,
 		"took", time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// buildEnv is the caller's environment targeting wasip1. CGO cannot work
-// for wasm, and leaving it to the environment only produces odd errors.
-func buildEnv() []string {
-	return append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 }
 
 // overlay is a `go build -overlay` file naming generated sources.
@@ -301,7 +312,7 @@ func (b *Builder) key(ctx context.Context, goCmd, version, dir string, ov *overl
 		field("overlay "+ov.name, ov.src)
 	}
 
-	pkgs, err := listDeps(ctx, goCmd, dir, ov)
+	pkgs, err := listDeps(ctx, goCmd, dir, ov, b.buildEnv())
 	if err != nil {
 		// Hash what we can see; the build will fail and explain.
 		b.logger().Debug("go list failed; keying on the directory only", "dir", dir, "error", err)
@@ -388,7 +399,7 @@ func fileExists(name string) bool {
 }
 
 // listDeps runs `go list -deps` for the wasip1 build of dir.
-func listDeps(ctx context.Context, goCmd, dir string, ov *overlay) ([]listedPackage, error) {
+func listDeps(ctx context.Context, goCmd, dir string, ov *overlay, env []string) ([]listedPackage, error) {
 	args := []string{"list", "-e", "-deps", "-json=ImportPath,Dir,Standard,GoFiles,EmbedFiles,Module"}
 	if ov != nil {
 		args = append(args, "-overlay", ov.file)
@@ -396,7 +407,7 @@ func listDeps(ctx context.Context, goCmd, dir string, ov *overlay) ([]listedPack
 	args = append(args, ".")
 	cmd := exec.CommandContext(ctx, goCmd, args...)
 	cmd.Dir = dir
-	cmd.Env = buildEnv()
+	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -437,7 +448,9 @@ func (b *Builder) goCmd() (string, error) {
 // caller's context: a cancelled first caller must not poison the answer.
 func (b *Builder) version(goCmd string) (string, error) {
 	b.versionOnce.Do(func() {
-		out, err := exec.Command(goCmd, "version").Output()
+		cmd := exec.Command(goCmd, "version")
+		cmd.Env = b.buildEnv() // GOTOOLCHAIN=local: the version that builds
+		out, err := cmd.Output()
 		if err != nil {
 			b.versionErr = fmt.Errorf("gobuild: %s version: %w", goCmd, err)
 			return

@@ -1,0 +1,423 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/testdata/hostile"
+)
+
+// The hostile corpus: hand-written modules (testdata/hostile emits them at
+// test time) and hostile files. Each must end with a clear error, leave the
+// runtime serving other plugins, and leak no goroutine.
+
+// noLeaks fails the test if it ends with more goroutines than it started
+// with, once everything it started has had a generous time to wind down.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return
+			}
+			runtime.Gosched()
+			time.Sleep(10 * time.Millisecond) // polling a count, not synchronising
+		}
+	})
+}
+
+func rawPlugin() hostile.Plugin {
+	return hostile.Plugin{Describe: hostile.Tool("raw"), Result: hostile.Text("raw ok")}
+}
+
+// writePlugin writes bin to dir/name and returns the path.
+func writePlugin(t *testing.T, dir, name string, bin []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// within runs f and fails the test if it has not returned after a
+// generous time: the hostile inputs below used to hang the host.
+func within[T any](t *testing.T, what string, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s did not return", what)
+		panic("unreachable")
+	}
+}
+
+// stillServes checks that the runtime runs a good plugin after a bad one.
+func stillServes(t *testing.T, r *Runtime) {
+	t.Helper()
+	p, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "good.wasm", rawPlugin().Bytes()))
+	if err != nil {
+		t.Fatalf("a good plugin no longer loads: %v", err)
+	}
+	defer p.Close(context.Background())
+	res, err := p.Call(context.Background(), "raw", nil, nil)
+	if err != nil || len(res.Content) != 1 || res.Content[0].Text != "raw ok" {
+		t.Fatalf("a good plugin no longer answers: %+v, %v", res, err)
+	}
+}
+
+func TestHostileRawPluginWorks(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	stillServes(t, r)
+}
+
+func TestHostileModulesRefusedAtLoad(t *testing.T) {
+	noLeaks(t)
+	r, _ := newRuntime(t, Options{})
+	grow := []byte{0xd0, hostile.FuncRef}
+	grow = hostile.I32Const(grow, 1<<20)
+	grow = append(grow, 0xfc, 15, 0x00, 0x1a)
+	grow = hostile.Packed(grow, 0, 0)
+	huge := hostile.Limits{Min: 1 << 27, Max: -1}
+
+	cases := []struct {
+		name string
+		mod  func(p *hostile.Plugin)
+		want string // in the error
+	}{
+		{"no memory (the 162-byte crash)", func(p *hostile.Plugin) { p.NoMemory = true }, "no linear memory"},
+		{"memory not exported", func(p *hostile.Plugin) { p.UnexportedMemory = true }, "does not export its linear memory"},
+		{"four tables of 2^27 entries", func(p *hostile.Plugin) { p.Tables = []hostile.Limits{huge, huge, huge, huge} }, "entries, over the limit"},
+		{"growing a table without bound", func(p *hostile.Plugin) {
+			p.Tables = []hostile.Limits{{Min: 1, Max: -1}}
+			p.Call = grow
+		}, "grows a table"},
+		{"200 000 nested blocks", func(p *hostile.Plugin) { p.Init = hostile.Nested(200_000) }, "nest"},
+		{"ABI version 2", func(p *hostile.Plugin) { p.Version = 2 }, "ABI v2"},
+		{"no wasmhost_call", func(p *hostile.Plugin) { p.Omit = map[string]bool{abi.ExportCall: true} }, "missing exports wasmhost_call"},
+		{"no _initialize", func(p *hostile.Plugin) { p.Omit = map[string]bool{"_initialize": true} }, "_initialize"},
+		{"panic in _initialize", func(p *hostile.Plugin) { p.Init = hostile.Unreachable }, "cannot start"},
+		{"description outside memory", func(p *hostile.Plugin) { p.DescribeBody = hostile.Packed(nil, 0xffff_ff00, 100) }, "outside guest memory"},
+		{"description over the size cap", func(p *hostile.Plugin) {
+			p.DescribeBody = hostile.Packed(nil, 0, abi.MaxMessageSize+1)
+		}, "over the"},
+		{"description not JSON", func(p *hostile.Plugin) { p.Describe = "{{{{" }, "not valid JSON"},
+		{"description nested 100 000 deep", func(p *hostile.Plugin) {
+			p.Describe = strings.Repeat("[", 100_000)
+		}, "not valid JSON"},
+	}
+	dir := t.TempDir()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := rawPlugin()
+			tc.mod(&p)
+			path := writePlugin(t, dir, "bad.wasm", p.Bytes())
+			err := within(t, "Load", func() error { _, err := r.Load(context.Background(), path); return err })
+			if !errors.Is(err, ErrInvalidPlugin) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v; want ErrInvalidPlugin saying %q", err, tc.want)
+			}
+		})
+	}
+	stillServes(t, r)
+}
+
+// TestHostileNoMemorySecondWall: were a module without memory to get past
+// the load check, reading its messages fails instead of panicking.
+func TestHostileNoMemorySecondWall(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p := rawPlugin()
+	p.NoMemory = true
+	compiled, err := r.wz.CompileModule(context.Background(), p.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := newPlugin(r, "nomem.wasm", "nomem.wasm", compiled)
+	defer compiled.Close(context.Background())
+	_, err = pl.handshake(context.Background(), compiled.ExportedFunctions())
+	if !errors.Is(err, ErrInvalidPlugin) || !strings.Contains(err.Error(), errNoMemory.Error()) {
+		t.Fatalf("handshake: %v", err)
+	}
+}
+
+func TestHostileFilesRefused(t *testing.T) {
+	noLeaks(t)
+	r, _ := newRuntime(t, Options{})
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.wasm")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sparse := filepath.Join(dir, "sparse.wasm")
+	f, err := os.Create(sparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("\x00asm\x01\x00\x00\x00"))
+	if err := f.Truncate(6 << 30); err != nil { // 6 GiB, no blocks
+		t.Fatal(err)
+	}
+	f.Close()
+	cases := []struct {
+		name, path, want string
+	}{
+		{"not wasm", writePlugin(t, dir, "script.wasm", []byte("#!/bin/sh\nrm -rf /\n")), "not a WebAssembly module"},
+		{"a component", writePlugin(t, dir, "comp.wasm", []byte("\x00asm\x0d\x00\x01\x00")), "component"},
+		{"empty", writePlugin(t, dir, "empty.wasm", nil), "not a WebAssembly module"},
+		{"a FIFO", fifo, "not a regular file"},
+		{"an endless file", "/dev/zero", "not a regular file"},
+		{"a sparse 6 GiB file", sparse, "over the 64 MiB limit"},
+		{"a directory", dir, "not a regular file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := within(t, "Load", func() error { _, err := r.Load(context.Background(), tc.path); return err })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v; want an error saying %q", err, tc.want)
+			}
+		})
+	}
+	stillServes(t, r)
+}
+
+// TestHostileInitLoops: an _initialize that never returns ends with the
+// load's deadline, not the host's patience.
+func TestHostileInitLoops(t *testing.T) {
+	noLeaks(t)
+	r, _ := newRuntime(t, Options{PoolSize: -1})
+	p := rawPlugin()
+	p.Init = hostile.Loop
+	path := writePlugin(t, t.TempDir(), "spin.wasm", p.Bytes())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := within(t, "Load", func() error { _, err := r.Load(ctx, path); return err })
+	if !errors.Is(err, ErrInvalidPlugin) {
+		t.Fatalf("Load: %v", err)
+	}
+	stillServes(t, r)
+}
+
+// TestHostilePanicInCallRecovered: a panic on the host side of a call (here
+// an Env that panics, standing in for any host bug a guest can reach) fails
+// that call and nothing else.
+func TestHostilePanicInCallRecovered(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	p, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "raw.wasm", rawPlugin().Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.invoke(context.Background(), nil, target{kind: "tool", name: "raw"}, func(context.Context, *instance) error {
+		var m map[string]int
+		m["boom"]++ // a nil map write: a host bug
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("invoke: %v", err)
+	}
+	if _, err := p.Call(context.Background(), "raw", nil, nil); err != nil {
+		t.Fatalf("the plugin no longer answers: %v", err)
+	}
+}
+
+// stormPlugin loads a raw plugin whose call runs body n times with msg as
+// the Message.
+func stormPlugin(t *testing.T, r *Runtime, msg string, body func(p hostile.Plugin) []byte) *Plugin {
+	t.Helper()
+	p := rawPlugin()
+	p.Message = msg
+	p.Call = p.Return(body(p))
+	pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "storm.wasm", p.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
+}
+
+func TestHostileLogForging(t *testing.T) {
+	r, logs := newRuntime(t, Options{})
+	forged := "innocent\n2099-01-01T00:00:00.000Z [ERROR] wasmhost.host: forged line\r\x1b[2J\x1b]52;c;aGk=\x07"
+	pl := stormPlugin(t, r, forged, func(p hostile.Plugin) []byte {
+		return p.CallImport(nil, 0, 0, int32(abi.LogError))
+	})
+	env := &testEnv{}
+	if _, err := pl.Call(context.Background(), "raw", nil, env); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.HasPrefix(line, "2099") {
+			t.Errorf("a guest forged a log line: %q", line)
+		}
+	}
+	for _, bad := range []string{"\x1b", "\r", "\x07"} {
+		if strings.Contains(logs.String(), bad) {
+			t.Errorf("the log contains %q", bad)
+		}
+		if len(env.logs) != 1 || strings.Contains(env.logs[0], bad) {
+			t.Errorf("the notification contains %q: %q", bad, env.logs)
+		}
+	}
+}
+
+func TestHostileStorms(t *testing.T) {
+	noLeaks(t)
+	r, logs := newRuntime(t, Options{})
+	const n = 200_000
+	t.Run("log", func(t *testing.T) {
+		pl := stormPlugin(t, r, "flood", func(p hostile.Plugin) []byte {
+			return hostile.Repeat(n, p.CallImport(nil, 0, 0, int32(abi.LogInfo)))
+		})
+		env := &testEnv{}
+		if err := within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, env); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if lines := strings.Count(logs.String(), "flood"); lines > 2*logBurstLines {
+			t.Errorf("%d of %d log lines reached the log", lines, n)
+		}
+		warned := 0
+		for _, msg := range env.logs {
+			if msg != "flood" {
+				warned++
+			}
+		}
+		if len(env.logs) > 2*notifyBurst || warned == 0 {
+			t.Errorf("%d notifications reached the client, %d saying how many were dropped", len(env.logs), warned)
+		}
+	})
+	t.Run("progress", func(t *testing.T) {
+		p := hostile.Plugin{Message: `{"progress":1,"message":"p"}`}
+		pl := stormPlugin(t, r, p.Message, func(p hostile.Plugin) []byte {
+			return hostile.Repeat(n, p.CallImport(nil, 1, 0))
+		})
+		env := &testEnv{}
+		if err := within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, env); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if len(env.progress) == 0 || len(env.progress) > 2*notifyBurst || len(env.logs) == 0 {
+			t.Errorf("%d progress notifications reached the client, %d other", len(env.progress), len(env.logs))
+		}
+	})
+	t.Run("elicit", func(t *testing.T) {
+		pl := stormPlugin(t, r, `{"message":"again?","requestedSchema":{"type":"object"}}`, func(p hostile.Plugin) []byte {
+			return hostile.Repeat(10_000, p.CallImport(nil, 2, 1))
+		})
+		asked := 0
+		env := &testEnv{input: func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+			asked += len(reqs)
+			return []abi.InputResponse{{Result: []byte(`{"action":"accept","content":{}}`)}}, nil
+		}}
+		if err := within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, env); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if asked == 0 || asked > MaxInputRequestsPerCall {
+			t.Errorf("the person was asked %d questions", asked)
+		}
+	})
+	stillServes(t, r)
+}
+
+// schemaBomb is a 2 KB input schema whose definitions each refer twice to
+// the next: 2^depth paths for a validator to walk.
+func schemaBomb(depth int) string {
+	var defs []string
+	for i := range depth {
+		defs = append(defs, fmt.Sprintf(`"d%d":{"allOf":[{"$ref":"#/$defs/d%d"},{"$ref":"#/$defs/d%d"}]}`, i, i+1, i+1))
+	}
+	defs = append(defs, fmt.Sprintf(`"d%d":{"type":"string"}`, depth))
+	return `{"type":"object","properties":{"x":{"$ref":"#/$defs/d0"}},"$defs":{` + strings.Join(defs, ",") + `}}`
+}
+
+func TestHostileDescriptions(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	tool := func(extra string) string {
+		return `{"tools":[{"name":"raw",` + extra + `}]}`
+	}
+	cases := []struct {
+		name, describe, want string
+	}{
+		{"schema bomb", tool(`"inputSchema":` + schemaBomb(24)), "expands to more than"},
+		{"deep schema", tool(`"inputSchema":{"type":"object","x":` + strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100) + `}`), "nests more than"},
+		{"a $ref out of the schema", tool(`"inputSchema":{"type":"object","properties":{"x":{"$ref":"https://example.com/s.json"}}}`), "not inside the schema"},
+		{"a giant description", tool(`"inputSchema":{"type":"object"},"description":"` + strings.Repeat("x", 100_000) + `"`), "over the"},
+		{"a giant title", tool(`"inputSchema":{"type":"object"},"title":"` + strings.Repeat("x", 1000) + `"`), "over the"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := rawPlugin()
+			p.Describe = tc.describe
+			_, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "d.wasm", p.Bytes()))
+			if !errors.Is(err, ErrInvalidPlugin) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v; want ErrInvalidPlugin saying %q", err, tc.want)
+			}
+		})
+	}
+	// A recursive schema (a tree) is fine: its cost follows the instance.
+	p := rawPlugin()
+	p.Describe = tool(`"inputSchema":{"type":"object","properties":{"node":{"$ref":"#/$defs/n"}},"$defs":{"n":{"type":"object","properties":{"kids":{"type":"array","items":{"$ref":"#/$defs/n"}}}}}}`)
+	if _, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "tree.wasm", p.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHostileResults(t *testing.T) {
+	noLeaks(t)
+	r, _ := newRuntime(t, Options{})
+	blocks := func(b string, n int) string {
+		return `{"content":[` + strings.TrimSuffix(strings.Repeat(b+",", n), ",") + `]}`
+	}
+	cases := []struct {
+		name, result, want string
+	}{
+		{"200 000 empty image blocks", blocks(`{"type":"image"}`, 200_000), "without a mimeType"},
+		{"image data not base64", blocks(`{"type":"image","mimeType":"image/png","data":"not base64!"}`, 1), "not base64"},
+		{"unknown block type", blocks(`{"type":"hologram"}`, 1), "not text, image, audio or resource"},
+		{"blob not base64", blocks(`{"type":"resource","resource":{"uri":"a:b","blob":"%%%"}}`, 1), "not base64"},
+		{"output that grows when encoded", hostile.Text(strings.Repeat("<", 3<<20)), "over the"},
+		{"invalid JSON", `{"content":[`, "not a CallResult"},
+		{"deep JSON", strings.Repeat(`{"a":`, 20_000), "not a CallResult"},
+		{"forged parse error", `{"content":[],"error":{"code":-32700,"message":"your request was malformed"}}`, "reserved"},
+		{"forged invalid request", `{"content":[],"error":{"code":-32600,"message":"invalid"}}`, "reserved"},
+		{"URL elicitation", `{"content":[],"error":{"code":-32042,"message":"log in","data":{"url":"https://phish.example"}}}`, "reserved"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := rawPlugin()
+			p.Result = tc.result
+			pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "res.wasm", p.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pl.Close(context.Background())
+			_, err = pl.Call(context.Background(), "raw", nil, nil)
+			if !errors.Is(err, ErrBadGuestMessage) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Call: %v; want ErrBadGuestMessage saying %q", err, tc.want)
+			}
+		})
+	}
+	// An honest protocol error passes.
+	p := rawPlugin()
+	p.Result = `{"content":[],"error":{"code":-32602,"message":"missing argument x"}}`
+	pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "ok.wasm", p.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close(context.Background())
+	if res, err := pl.Call(context.Background(), "raw", nil, nil); err != nil || res.Error == nil || res.Error.Code != -32602 {
+		t.Fatalf("Call: %+v, %v", res, err)
+	}
+	stillServes(t, r)
+}
