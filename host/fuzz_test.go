@@ -155,7 +155,8 @@ func fuzzState(msg []byte) (*callState, fuzzMemory, *testEnv, *refusals) {
 		return out, nil
 	}}
 	ref := &refusals{}
-	st := &callState{ctx: context.Background(), env: env, log: hclog.New(&hclog.LoggerOptions{Output: ref, JSONFormat: true, Level: hclog.Warn})}
+	log := hclog.New(&hclog.LoggerOptions{Output: ref, JSONFormat: true, Level: hclog.Warn})
+	st := &callState{ctx: context.Background(), env: env, log: log, out: newGuestOutput(log)}
 	mem := &memory{b: append([]byte(nil), msg...)}
 	return st, fuzzMemory{mem: mem}, env, ref
 }

@@ -31,8 +31,10 @@ const (
 	// MaxModuleSize caps a .wasm file. Go plugins are 3 to 20 MiB.
 	MaxModuleSize = 64 << 20
 	// compileTimeout bounds compiling one module. The section check has
-	// bounded what compiling can cost; this catches what it misses.
-	compileTimeout = time.Minute
+	// bounded what compiling can cost; this catches what it misses. It is
+	// generous because a busy 2-core machine compiles a 20 MiB Go module
+	// in tens of seconds (seen: over a minute at load 15).
+	compileTimeout = 3 * time.Minute
 )
 
 // moduleLimits are the structural limits of [wasmcheck], checked before

@@ -14,12 +14,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/logsink"
 )
 
 // runAll is run that also returns everything written to stderr, the log
-// included (the logger writes to os.Stderr, swapped for a pipe meanwhile;
+// included (the logger writes through stderrSink, swapped for a pipe meanwhile;
 // these tests do not run in parallel).
 func runAll(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
@@ -27,8 +29,10 @@ func runAll(t *testing.T, stdin string, args ...string) (stdout, stderr string, 
 	if perr != nil {
 		t.Fatal(perr)
 	}
-	saved := os.Stderr
+	saved, savedSink := os.Stderr, stderrSink
 	os.Stderr = w
+	sink := logsink.New(w, 0) // the logger writes through the sink, not os.Stderr
+	stderrSink = func() *logsink.Writer { return sink }
 	logs := make(chan string)
 	go func() {
 		b, _ := io.ReadAll(r)
@@ -42,7 +46,8 @@ func runAll(t *testing.T, stdin string, args ...string) (stdout, stderr string, 
 	args = append(args, "--cache-dir", filepath.Join(os.TempDir(), "wasmhost-test-cache"), "--log-level", "debug")
 	cmd.SetArgs(args)
 	err = cmd.ExecuteContext(context.Background())
-	os.Stderr = saved
+	sink.Close(5 * time.Second)
+	os.Stderr, stderrSink = saved, savedSink
 	w.Close()
 	log := <-logs
 	r.Close()
