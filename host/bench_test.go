@@ -87,3 +87,21 @@ func BenchmarkInputRoundTrip(b *testing.B) {
 		b.Fatalf("guest says %s", got)
 	}
 }
+
+// BenchmarkInstantiate measures what a call pays when no pooled instance
+// is ready: starting an instance of the echo guest (its _initialize
+// included) and closing it.
+func BenchmarkInstantiate(b *testing.B) {
+	r, _ := newRuntime(b, Options{PoolSize: -1})
+	p := load(b, r, "echo")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		inst, err := p.instantiate(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst.close()
+	}
+}
