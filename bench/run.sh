@@ -37,7 +37,8 @@ bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 
 echo "== build wasmhost, the native baseline and the startup fixture" >&2
-go build -o "$bin/wasmhost" ./cmd/wasmhost
+# WASMHOST_BIN measures another build (say, main's) against the same baseline.
+if [[ -n "${WASMHOST_BIN:-}" ]]; then cp "$WASMHOST_BIN" "$bin/wasmhost"; else go build -o "$bin/wasmhost" ./cmd/wasmhost; fi
 go build -o "$bin/native" ./bench/native
 fixture=$PWD/bench/.cache/startup
 bench/fixture.sh "$bin/wasmhost" "$fixture"
@@ -47,11 +48,11 @@ ntools=27 # 20 greet_NN + greet + confirm (2) + jobs (3) + releasenotes (1)
 node bench/driver/bench.mjs --starts 1 --tools "$ntools" --seq 0 --conc 0 --elicit 0 -- \
   "$bin/wasmhost" serve --plugins "$fixture" --log-level warn > /dev/null
 
-drive() { # label, command...
-  local label=$1; shift
+drive() { # label, tools, command...
+  local label=$1 tools=$2; shift 2
   echo "== client: $label" >&2
   node bench/driver/bench.mjs --label "$label" --seq "$SEQ" --conc "$CONC" --per "$PER" \
-    --elicit "$ELICIT" --starts "$STARTS" --tools "$2" -- "${@:3}" | tee -a "$OUT"
+    --elicit "$ELICIT" --starts "$STARTS" --tools "$tools" -- "$@" | tee -a "$OUT"
 }
 W=$(drive wasmhost "$ntools" "$bin/wasmhost" serve --plugins "$fixture" --log-level warn)
 N=$(drive native 2 "$bin/native")
@@ -127,8 +128,9 @@ row "start to initialize answered (ms)"          start_init_ms  "<=150"
 row "start to complete tools/list (ms)"          start_list_ms  "<=300"
 echo
 echo "host (go test -bench)"
-ratio "host: sync call, no pool vs pool (ns/op)"             BenchmarkSyncCall/nopool ns/op BenchmarkSyncCall/pool ns/op
-ratio "host: request path, no pool vs pool, paced (call-ns)" BenchmarkSyncCall/nopool-paced call-ns BenchmarkSyncCall/pool-paced call-ns
+ratio "host: sync call, fresh instance vs restored (ns/op)"   BenchmarkSyncCall/fresh ns/op BenchmarkSyncCall/pool ns/op
+ratio "host: instantiate, _initialize vs from snapshot"      BenchmarkInstantiate/initialize ns/op BenchmarkInstantiate/snapshot ns/op
+ratio "host: restore a snapshot vs a call on a restored one" BenchmarkInstantiate/restore ns/op BenchmarkSyncCall/pool ns/op
 if ! $short; then
   echo
   echo "store and relay (go test -bench)"
