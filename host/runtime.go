@@ -306,15 +306,6 @@ func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionD
 	if err != nil {
 		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportABIVersion, err))
 	}
-	if p.globals != nil {
-		// After one call of a pure export and before anything that sees
-		// a caller's data: the guest's runtime has done the work it defers
-		// to its first call (Go's starts its background goroutines), so
-		// calls restored from here do not each redo it.
-		if p.snap, err = capture(inst, p.globals); err != nil {
-			p.log.Debug("no snapshot; calls start fresh instances", "error", err)
-		}
-	}
 	if v := int32(ver[0]); v != abi.Version {
 		return nil, tag(ErrInvalidPlugin, tag(ErrIncompatibleABI, fmt.Errorf(
 			"plugin %s: built for ABI v%d, this wasmhost speaks ABI v%d; rebuild it with the matching SDK",
@@ -335,6 +326,16 @@ func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionD
 	var desc abi.Description
 	if err := json.Unmarshal(raw, &desc); err != nil {
 		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: description is not valid JSON: %w", p.name, abi.ExportDescribe, err))
+	}
+	if p.globals != nil {
+		// After the two pure exports and before anything that sees a
+		// caller's data: the guest's runtime has done the work it defers to
+		// its first calls (Go's starts its background goroutines, the SDK
+		// reflects on the tools' types), so calls restored from here do not
+		// each redo it.
+		if p.snap, err = capture(inst, p.globals); err != nil {
+			p.log.Debug("no snapshot; calls start fresh instances", "error", err)
+		}
 	}
 	return &desc, nil
 }
