@@ -1,62 +1,111 @@
 #!/usr/bin/env bash
-# bench/run.sh — run wasmhost's benchmarks and print each figure next to a
-# baseline measured in the same run:
-#   host     BenchmarkSyncCall         pool vs no pool
-#   host     BenchmarkHTTPImport       a guest's request through the
-#                                      capability import vs direct net/http
-#                                      (p50, same loopback server)
-#   tasks    BenchmarkAnswerRoundTrip  Redis vs memory
-#   elicit   BenchmarkRelayRoundTrip   Redis vs memory (ask/resume p50, p99),
-#                                      against the targets (< 1 ms p50
-#                                      embedded, < 3 ms p50 Redis)
-#   e2e      BenchmarkTaskThroughput   2 worker processes vs 1
-#   tasks    answer → result latency of the TypeScript SDK tasks client
-#            (bench/tasks-latency.mjs) on confirm_delete: stdio and HTTP,
-#            embedded store and Redis (--workers 0 + 2 workers), against
-#            the SDK's own task server (simpleTaskInteractive), target
-#            p99 <= 50 ms
-# Needs Go and a Redis at REDIS_URL (default redis://127.0.0.1:6379).
-# Raw `go test -bench` output is kept in $OUT (default a temp file).
-# Knobs: BENCHTIME (default 1s) for host and tasks, RELAY_N (default 3000)
-# relay round trips, TASKS_N (default 400) tasks per throughput run,
-# LATENCY_ROUNDS (default 30) rounds per latency setup. Needs Node 20+ for
-# the latency figures (it runs `npm ci` in e2e/ts).
+# bench/run.sh [--short] — wasmhost's benchmarks, each figure printed next to
+# a baseline measured in the same run, as
+#   figure / wasmhost / baseline / ratio / target
+#
+# 1. Client view (always): the official TypeScript SDK client (bench/driver,
+#    pinned) drives `wasmhost serve` and a native go-sdk server with the same
+#    tool logic (bench/native) over stdio, one after the other:
+#    greet sequential p50/p99, greet with 16 concurrent callers, confirm_delete
+#    with one elicitation, start to `initialize` answered and to a complete
+#    tools/list (wasmhost serving 20 prebuilt plugins plus the example source
+#    plugins, warm caches: bench/fixture.sh).
+# 2. go test -bench: host (instantiate, call; pool vs none; a guest's HTTP
+#    request through the capability import vs direct net/http), and in full
+#    mode also tasks, elicit relay (Redis vs memory) and the distributed
+#    throughput (with CPU per task per process).
+# 3. Full mode: answer → result latency of the TypeScript SDK tasks client
+#    (bench/tasks-latency.mjs) on confirm_delete, stdio and HTTP, embedded
+#    store and Redis (--workers 0 + 2 workers), against the SDK's own task
+#    server (simpleTaskInteractive); target p99 <= 50 ms.
+#
+# --short (CI): fewer rounds, host benchmarks only. Full mode is for people.
+# Needs Go, Node 20+ and npm; full mode also a Redis at REDIS_URL (default
+# redis://127.0.0.1:6379). Raw output is kept in $OUT (default a temp file).
+# Knobs: BENCHTIME (default 1s), RELAY_N (3000), TASKS_N (400), SEQ, CONC,
+# PER, ELICIT, STARTS (client rounds; see bench/driver/bench.mjs), HTTP_N
+# (3000 requests), LATENCY_ROUNDS (30 rounds per latency setup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BENCHTIME=${BENCHTIME:-1s}
+short=false
+[[ "${1:-}" == "--short" ]] && short=true
+if $short; then
+  : "${BENCHTIME:=200ms}" "${SEQ:=300}" "${CONC:=16}" "${PER:=25}" "${ELICIT:=50}" "${STARTS:=3}"
+else
+  : "${BENCHTIME:=1s}" "${SEQ:=2000}" "${CONC:=16}" "${PER:=125}" "${ELICIT:=300}" "${STARTS:=7}"
+fi
 RELAY_N=${RELAY_N:-3000}
 TASKS_N=${TASKS_N:-400}
 OUT=${OUT:-$(mktemp -t wasmhost-bench.XXXXXX)}
 : > "$OUT"
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+
+echo "== build wasmhost, the native baseline and the startup fixture" >&2
+# WASMHOST_BIN measures another build (say, main's) against the same baseline.
+if [[ -n "${WASMHOST_BIN:-}" ]]; then cp "$WASMHOST_BIN" "$bin/wasmhost"; else go build -o "$bin/wasmhost" ./cmd/wasmhost; fi
+go build -o "$bin/native" ./bench/native
+fixture=$PWD/bench/.cache/startup
+bench/fixture.sh "$bin/wasmhost" "$fixture"
+ntools=27 # 20 greet_NN + greet + confirm (2) + jobs (3) + releasenotes (1)
+(cd bench/driver && [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error)
+# Warm the caches (compile cache, source builds) once.
+node bench/driver/bench.mjs --starts 1 --tools "$ntools" --seq 0 --conc 0 --elicit 0 -- \
+  "$bin/wasmhost" serve --plugins "$fixture" --log-level warn > /dev/null
+
+drive() { # label, tools, command...
+  local label=$1 tools=$2; shift 2
+  echo "== client: $label" >&2
+  node bench/driver/bench.mjs --label "$label" --seq "$SEQ" --conc "$CONC" --per "$PER" \
+    --elicit "$ELICIT" --starts "$STARTS" --tools "$tools" -- "$@" | tee -a "$OUT"
+}
+W=$(drive wasmhost "$ntools" "$bin/wasmhost" serve --plugins "$fixture" --log-level warn)
+N=$(drive native 2 "$bin/native")
 
 bench() { # package, pattern, benchtime
   printf '== go test -bench %s -benchtime %s %s\n' "$2" "$3" "$1" >&2
   go test -run '^$' -bench "$2" -benchtime "$3" "$1" | tee -a "$OUT" | grep -E '^Benchmark' >&2
 }
-bench ./host/ 'SyncCall|InputRoundTrip' "$BENCHTIME"
+bench ./host/ 'SyncCall|InputRoundTrip|Instantiate' "$BENCHTIME"
 bench ./host/ 'HTTPImport' "${HTTP_N:-3000}x"
-bench ./tasks/ 'AnswerRoundTrip' "$BENCHTIME"
-bench ./elicit/ 'RelayRoundTrip' "${RELAY_N}x"
-bench ./e2e/distributed/ 'TaskThroughput' "${TASKS_N}x"
+if ! $short; then
+  bench ./tasks/ 'AnswerRoundTrip' "$BENCHTIME"
+  bench ./elicit/ 'RelayRoundTrip' "${RELAY_N}x"
+  bench ./e2e/distributed/ 'TaskThroughput' "${TASKS_N}x"
 
-LATENCY_ROUNDS=${LATENCY_ROUNDS:-30}
-REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
-bin_dir=$(mktemp -d)
-trap 'rm -rf "$bin_dir"' EXIT
-printf '== bench/tasks-latency.mjs, %s rounds per setup\n' "$LATENCY_ROUNDS" >&2
-go build -o "$bin_dir/wasmhost" ./cmd/wasmhost
-"$bin_dir/wasmhost" build plugins/*/ --log-level warn >/dev/null
-(cd e2e/ts && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-latency() { node bench/tasks-latency.mjs --bin "$bin_dir/wasmhost" --plugins plugins --rounds "$LATENCY_ROUNDS" "$@" | tee -a "$OUT" | grep -v '^tasks-latency' >&2; }
-latency --reference
-for transport in stdio http; do
-  latency --transport "$transport"
-  latency --transport "$transport" --redis "$REDIS_URL"
-done
+  LATENCY_ROUNDS=${LATENCY_ROUNDS:-30}
+  REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+  printf '== bench/tasks-latency.mjs, %s rounds per setup\n' "$LATENCY_ROUNDS" >&2
+  "$bin/wasmhost" build plugins/*/ --log-level warn >/dev/null
+  (cd e2e/ts && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  latency() { node bench/tasks-latency.mjs --bin "$bin/wasmhost" --plugins plugins --rounds "$LATENCY_ROUNDS" "$@" | tee -a "$OUT" | grep -v '^tasks-latency' >&2; }
+  latency --reference
+  for transport in stdio http; do
+    latency --transport "$transport"
+    latency --transport "$transport" --redis "$REDIS_URL"
+  done
+fi
 
-# metric NAME UNIT: the value reported for UNIT by benchmark NAME (without
-# the -GOMAXPROCS suffix).
+# field JSON KEY: a number from a driver's JSON line.
+field() { node -e 'const v = JSON.parse(process.argv[1])[process.argv[2]]; console.log(v === undefined ? "" : v)' "$1" "$2"; }
+
+# row LABEL KEY TARGET: TARGET is "ratio<=X", "ratio>=X", "<=X" (ms) or "-".
+row() {
+  local w b
+  w=$(field "$W" "$2"); b=$(field "$N" "$2")
+  awk -v l="$1" -v w="$w" -v b="$b" -v t="$3" 'BEGIN {
+    r = (b == "" || b == 0 || w == "") ? 0 : w / b
+    verdict = ""
+    if (t ~ /^ratio<=/) { lim = substr(t, 8); verdict = (r <= lim) ? "PASS" : "MISS" }
+    else if (t ~ /^ratio>=/) { lim = substr(t, 8); verdict = (r >= lim) ? "PASS" : "MISS" }
+    else if (t ~ /^<=/) { lim = substr(t, 3); verdict = (w != "" && w <= lim) ? "PASS" : "MISS" }
+    printf "%-44s %10.2f %10.2f %8.2fx   %-12s %s\n", l, w, b, r, t, verdict
+  }'
+}
+
+# metric NAME UNIT: the value reported for UNIT by go benchmark NAME
+# (without the -GOMAXPROCS suffix).
 metric() {
   awk -v name="$1" -v unit="$2" '
     $1 ~ /^Benchmark/ {
@@ -87,42 +136,56 @@ target() {
 }
 
 echo
-echo "ratios (figure vs baseline, same run)"
-ratio "host: sync call, no pool vs pool (ns/op)"            BenchmarkSyncCall/nopool ns/op BenchmarkSyncCall/pool ns/op
-ratio "host: request path, no pool vs pool, paced (call-ns)" BenchmarkSyncCall/nopool-paced call-ns BenchmarkSyncCall/pool-paced call-ns
+echo "client over stdio (TypeScript SDK), wasmhost vs native go-sdk, same run"
+printf '%-44s %10s %10s %9s   %-12s\n' figure wasmhost native ratio target
+row "greet sequential p50 (ms)"                  greet_p50_ms   "ratio<=2"
+row "greet sequential p99 (ms)"                  greet_p99_ms   "ratio<=3"
+row "greet, $CONC concurrent callers (calls/s)"  greet_conc_cps "ratio>=0.5"
+row "confirm_delete + 1 elicitation p50 (ms)"    confirm_p50_ms "-"
+row "confirm_delete + 1 elicitation p99 (ms)"    confirm_p99_ms "-"
+row "start to initialize answered (ms)"          start_init_ms  "<=150"
+row "start to complete tools/list (ms)"          start_list_ms  "<=300"
+echo
+echo "host (go test -bench)"
+ratio "host: sync call, fresh instance vs restored (ns/op)"   BenchmarkSyncCall/fresh ns/op BenchmarkSyncCall/pool ns/op
+ratio "host: instantiate, _initialize vs from snapshot"      BenchmarkInstantiate/initialize ns/op BenchmarkInstantiate/snapshot ns/op
+ratio "host: restore a snapshot vs a call on a restored one" BenchmarkInstantiate/restore ns/op BenchmarkSyncCall/pool ns/op
 ratio "host: HTTP request p50, import vs direct net/http"  BenchmarkHTTPImport/import p50-ns BenchmarkHTTPImport/direct p50-ns
 ratio "host: HTTP request p50, raw import vs direct"        BenchmarkHTTPImport/import-raw p50-ns BenchmarkHTTPImport/direct p50-ns
-ratio "tasks: answer round trip, Redis vs memory (ns/op)"    BenchmarkAnswerRoundTrip/redis ns/op BenchmarkAnswerRoundTrip/memory ns/op
-ratio "relay: ask p50, Redis vs memory"                     BenchmarkRelayRoundTrip/redis ask-p50-µs BenchmarkRelayRoundTrip/memory ask-p50-µs
-ratio "relay: resume p50, Redis vs memory"                  BenchmarkRelayRoundTrip/redis resume-p50-µs BenchmarkRelayRoundTrip/memory resume-p50-µs
-ratio "relay: ask p99, Redis vs memory"                     BenchmarkRelayRoundTrip/redis ask-p99-µs BenchmarkRelayRoundTrip/memory ask-p99-µs
-ratio "relay: resume p99, Redis vs memory"                  BenchmarkRelayRoundTrip/redis resume-p99-µs BenchmarkRelayRoundTrip/memory resume-p99-µs
-ratio "throughput: 2 worker processes vs 1 (tasks/s)"       BenchmarkTaskThroughput/workers=2 tasks/s BenchmarkTaskThroughput/workers=1 tasks/s
+if ! $short; then
+  echo
+  echo "store and relay (go test -bench)"
+  ratio "tasks: answer round trip, Redis vs memory (ns/op)"    BenchmarkAnswerRoundTrip/redis ns/op BenchmarkAnswerRoundTrip/memory ns/op
+  ratio "relay: ask p50, Redis vs memory"                     BenchmarkRelayRoundTrip/redis ask-p50-µs BenchmarkRelayRoundTrip/memory ask-p50-µs
+  ratio "relay: resume p50, Redis vs memory"                  BenchmarkRelayRoundTrip/redis resume-p50-µs BenchmarkRelayRoundTrip/memory resume-p50-µs
+  ratio "relay: ask p99, Redis vs memory"                     BenchmarkRelayRoundTrip/redis ask-p99-µs BenchmarkRelayRoundTrip/memory ask-p99-µs
+  ratio "relay: resume p99, Redis vs memory"                  BenchmarkRelayRoundTrip/redis resume-p99-µs BenchmarkRelayRoundTrip/memory resume-p99-µs
+  ratio "throughput: 2 worker processes vs 1 (tasks/s)"       BenchmarkTaskThroughput/workers=2 tasks/s BenchmarkTaskThroughput/workers=1 tasks/s
+  target "relay p50 ask, embedded (< 1 ms)"    BenchmarkRelayRoundTrip/memory ask-p50-µs 1000
+  target "relay p50 resume, embedded (< 1 ms)" BenchmarkRelayRoundTrip/memory resume-p50-µs 1000
+  target "relay p50 ask, Redis (< 3 ms)"       BenchmarkRelayRoundTrip/redis ask-p50-µs 3000
+  target "relay p50 resume, Redis (< 3 ms)"    BenchmarkRelayRoundTrip/redis resume-p50-µs 3000
+  echo
+  echo "tasks client: answer → result (ms), wasmhost vs the TypeScript reference task server, same run"
+  # lat LABEL FIELD: FIELD (p50, p99) of the tasks-latency line for LABEL.
+  lat() { awk -v l="$1" -v f="$2" '$1 == "tasks-latency" && $2 == l { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$OUT"; }
+  ref99=$(lat ts-reference_http p99)
+  for l in wasmhost_stdio_embedded wasmhost_http_embedded wasmhost_stdio_redis+2workers wasmhost_http_redis+2workers; do
+    p50=$(lat "$l" p50); p99=$(lat "$l" p99)
+    [[ -z "$p99" ]] && { printf '  %-32s (not measured)\n' "$l"; continue; }
+    awk -v l="$l" -v a="$p50" -v b="$p99" -v r="$ref99" 'BEGIN {
+      printf "  %-32s p50 %7.1f  p99 %7.1f  (reference p99 %s, ratio %.2fx)  p99 <= 50 ms: %s\n",
+        l, a, b, (r == "" ? "?" : r), (r + 0 > 0 ? b / r : 0), (b <= 50 ? "PASS" : "MISS") }'
+  done
+  echo
+  echo "throughput CPU per task (ms): front end / workers / Redis"
+  for n in 1 2; do
+    printf '  %d worker(s): %s / %s / %s   (%s CPUs here)\n' "$n" \
+      "$(metric BenchmarkTaskThroughput/workers=$n frontend-cpu-ms/task)" \
+      "$(metric BenchmarkTaskThroughput/workers=$n workers-cpu-ms/task)" \
+      "$(metric BenchmarkTaskThroughput/workers=$n redis-cpu-ms/task)" "$(nproc 2>/dev/null || echo '?')"
+  done
+fi
 echo
-echo "targets"
-target "relay p50 ask, embedded (< 1 ms)"    BenchmarkRelayRoundTrip/memory ask-p50-µs 1000
-target "relay p50 resume, embedded (< 1 ms)" BenchmarkRelayRoundTrip/memory resume-p50-µs 1000
-target "relay p50 ask, Redis (< 3 ms)"       BenchmarkRelayRoundTrip/redis ask-p50-µs 3000
-target "relay p50 resume, Redis (< 3 ms)"    BenchmarkRelayRoundTrip/redis resume-p50-µs 3000
-echo
-echo "tasks client: answer → result (ms), wasmhost vs the TypeScript reference task server, same run"
-# lat LABEL FIELD: FIELD (p50, p99) of the tasks-latency line for LABEL.
-lat() { awk -v l="$1" -v f="$2" '$1 == "tasks-latency" && $2 == l { for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }' "$OUT"; }
-ref99=$(lat ts-reference_http p99)
-for l in wasmhost_stdio_embedded wasmhost_http_embedded wasmhost_stdio_redis+2workers wasmhost_http_redis+2workers; do
-  p50=$(lat "$l" p50); p99=$(lat "$l" p99)
-  [[ -z "$p99" ]] && { printf '  %-32s (not measured)\n' "$l"; continue; }
-  awk -v l="$l" -v a="$p50" -v b="$p99" -v r="$ref99" 'BEGIN {
-    printf "  %-32s p50 %7.1f  p99 %7.1f  (reference p99 %s, ratio %.2fx)  p99 <= 50 ms: %s\n",
-      l, a, b, (r == "" ? "?" : r), (r + 0 > 0 ? b / r : 0), (b <= 50 ? "PASS" : "MISS") }'
-done
-echo
-echo "throughput CPU per task (ms): front end / workers / Redis"
-for n in 1 2; do
-  printf '  %d worker(s): %s / %s / %s   (%s CPUs here)\n' "$n" \
-    "$(metric BenchmarkTaskThroughput/workers=$n frontend-cpu-ms/task)" \
-    "$(metric BenchmarkTaskThroughput/workers=$n workers-cpu-ms/task)" \
-    "$(metric BenchmarkTaskThroughput/workers=$n redis-cpu-ms/task)" "$(nproc 2>/dev/null || echo '?')"
-done
-echo
+echo "machine: $(nproc 2>/dev/null || echo '?') CPUs, $(uname -sm), $(go version | cut -d' ' -f3)"
 echo "raw output: $OUT"

@@ -3,61 +3,58 @@ package host
 import (
 	"context"
 	"encoding/json"
-	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
 )
 
 // BenchmarkSyncCall measures one tool call on the echo guest: instance
-// checkout (from the pool, or instantiated on the spot), writing the name
-// and arguments into guest memory, the call, and decoding the JSON result.
+// checkout, writing the name and arguments into guest memory, the call,
+// decoding the JSON result, and checkin.
 //
-//   - pool, nopool: back-to-back calls. Sustained calls outrun the refill
-//     (~3 ms per instance), so this shows throughput, where the pool helps
-//     only by instantiating on another core.
-//   - pool-paced, nopool-paced: each op first waits (timed, in ns/op) until
-//     the pool has an instance ready, as between requests of a server that
-//     is not saturated; call-ns is the request path alone, which is what
-//     the pool is for.
+//   - pool: the default; the instance is restored to the post-_initialize
+//     snapshot after each call and used again.
+//   - fresh: Options.FreshInstances; every call instantiates and runs
+//     _initialize (what every call paid before snapshots).
+//   - pool-parallel: pool, with GOMAXPROCS callers at once.
 func BenchmarkSyncCall(b *testing.B) {
+	args := json.RawMessage(`{"message":"hello","n":42}`)
+	ctx := context.Background()
+	call := func(b *testing.B, p *Plugin) {
+		res, err := p.Call(ctx, "echo", args, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Content) != 1 {
+			b.Fatalf("result %+v", res)
+		}
+	}
 	for _, bc := range []struct {
-		name  string
-		pool  int
-		paced bool
+		name     string
+		opts     Options
+		parallel bool
 	}{
-		{"pool", 2, false},
-		{"nopool", -1, false},
-		{"pool-paced", 2, true},
-		{"nopool-paced", -1, true},
+		{"pool", Options{}, false},
+		{"fresh", Options{FreshInstances: true}, false},
+		{"pool-parallel", Options{}, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			r, _ := newRuntime(b, Options{PoolSize: bc.pool})
+			r, _ := newRuntime(b, bc.opts)
 			p := load(b, r, "echo")
-			args := json.RawMessage(`{"message":"hello","n":42}`)
-			ctx := context.Background()
-			var inCall time.Duration
 			b.ReportAllocs()
 			b.ResetTimer()
-			for range b.N {
-				if bc.paced && p.pool != nil {
-					for len(p.pool) == 0 {
-						runtime.Gosched()
+			if bc.parallel {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						call(b, p)
 					}
-				}
-				start := time.Now()
-				res, err := p.Call(ctx, "echo", args, nil)
-				inCall += time.Since(start)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if len(res.Content) != 1 {
-					b.Fatalf("result %+v", res)
+				})
+			} else {
+				for range b.N {
+					call(b, p)
 				}
 			}
-			b.ReportMetric(float64(inCall.Nanoseconds())/float64(b.N), "call-ns")
 			if hits, misses := p.hits.Load(), p.misses.Load(); hits+misses > 0 {
 				b.ReportMetric(100*float64(hits)/float64(hits+misses), "pool-hit-%")
 			}
@@ -86,4 +83,50 @@ func BenchmarkInputRoundTrip(b *testing.B) {
 	if got := res.Content[0].Text; got != strconv.Itoa(b.N) {
 		b.Fatalf("guest says %s", got)
 	}
+}
+
+// BenchmarkInstantiate measures what a call pays when no pooled instance
+// is idle: starting an instance of the echo guest and closing it, either
+// running _initialize (initialize) or restoring the snapshot (snapshot);
+// and restore alone, what a pooled instance costs between two calls.
+func BenchmarkInstantiate(b *testing.B) {
+	r, _ := newRuntime(b, Options{})
+	p := load(b, r, "echo")
+	ctx := context.Background()
+	b.Run("initialize", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			inst, err := p.instantiate(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inst.close()
+		}
+	})
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			inst, err := p.fromSnapshot(ctx, p.snap)
+			if err != nil {
+				b.Fatal(err)
+			}
+			inst.close()
+		}
+	})
+	b.Run("restore", func(b *testing.B) {
+		inst, err := p.fromSnapshot(ctx, p.snap)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer inst.close()
+		b.ReportMetric(float64(p.snap.size), "mem-bytes")
+		b.ReportMetric(float64(p.snap.bytes()), "snapshot-bytes")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for range b.N {
+			if err := p.snap.restore(inst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

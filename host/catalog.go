@@ -31,8 +31,14 @@ type CatalogOptions struct {
 	Builder *gobuild.Builder
 	// OnChange, if set, is called after the catalog changed (a plugin
 	// added, replaced or removed, or the problems changed), from the
-	// catalog's own goroutine and never concurrently with itself.
+	// catalog's own goroutines and never concurrently with itself.
 	OnChange func()
+	// Background makes OpenCatalog return at once and load the plugins
+	// in the background, prebuilt .wasm files first: the catalog serves
+	// each plugin as soon as it has loaded, calling OnChange every time,
+	// so that a slow plugin (a build, a big module) never holds back a
+	// server's start. Loaded says when the first scan has finished.
+	Background bool
 }
 
 // ToolEntry is one tool the catalog serves and the plugin serving it.
@@ -103,10 +109,14 @@ type Catalog struct {
 
 	// entries is owned by the goroutine that scans: OpenCatalog, then
 	// watch; so are owners, the entry name serving each tool, prompt,
-	// resource and template (kind + "\x00" + key), and seq.
-	entries map[string]*entry
-	owners  map[string]string
-	seq     uint64
+	// resource and template (kind + "\x00" + key), and seq. During a
+	// background first scan (progressive) the loading goroutines also
+	// write entries and owners, under rescan's lock.
+	entries     map[string]*entry
+	owners      map[string]string
+	seq         uint64
+	progressive bool
+	loaded      chan struct{} // closed when the first scan has finished
 
 	mu       sync.RWMutex
 	tools    []ToolEntry
@@ -162,6 +172,7 @@ func OpenCatalog(ctx context.Context, rt *Runtime, dir string, opts CatalogOptio
 		watched:  make(map[string]bool),
 		entries:  make(map[string]*entry),
 		done:     make(chan struct{}),
+		loaded:   make(chan struct{}),
 	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
@@ -174,13 +185,46 @@ func OpenCatalog(ctx context.Context, rt *Runtime, dir string, opts CatalogOptio
 		return nil, fmt.Errorf("catalog: watch %s: %w", dir, err)
 	}
 	c.watched[dir] = true
-	if _, err := c.rescan(nil); err != nil {
-		c.Close()
-		return nil, err
+	if opts.Background {
+		// Fail now on a directory that cannot be listed; load later.
+		if _, err := c.candidates(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	} else {
+		if _, err := c.rescan(nil); err != nil {
+			c.Close()
+			return nil, err
+		}
+		close(c.loaded)
 	}
 	c.started = true
 	go c.watch()
 	return c, nil
+}
+
+// Loaded is closed once the plugins present when the catalog opened have
+// been loaded (or skipped). Without Background that is before OpenCatalog
+// returns.
+func (c *Catalog) Loaded() <-chan struct{} { return c.loaded }
+
+// firstScan is OpenCatalog's scan, run by watch in the background.
+func (c *Catalog) firstScan() {
+	defer close(c.loaded)
+	start := time.Now()
+	c.progressive = true
+	changed, err := c.rescan(nil)
+	c.progressive = false
+	if err != nil {
+		c.log.Error("scanning the plugin directory", "dir", c.dir, "error", err)
+	}
+	if changed && c.opts.OnChange != nil {
+		c.opts.OnChange()
+	}
+	c.mu.RLock()
+	tools, problems := len(c.tools), len(c.problems)
+	c.mu.RUnlock()
+	c.log.Info("all plugins loaded", "tools", tools, "problems", problems, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // Tools returns every tool served, sorted by name.
@@ -278,6 +322,9 @@ func (c *Catalog) Close() error {
 func (c *Catalog) watch() {
 	defer close(c.done)
 	defer c.closePlugins()
+	if c.opts.Background {
+		c.firstScan()
+	}
 	timer := time.NewTimer(c.debounce)
 	timer.Stop()
 	defer timer.Stop()
@@ -360,6 +407,11 @@ func (c *Catalog) rescan(only map[string]bool) (bool, error) {
 		return false, err
 	}
 	c.syncWatches(cands)
+	if c.progressive {
+		c.log.Info("loading plugins", "dir", c.dir, "count", len(cands))
+		// Prebuilt modules load in milliseconds; builds take longer.
+		sort.SliceStable(cands, func(i, j int) bool { return !cands[i].isDir && cands[j].isDir })
+	}
 
 	next := make(map[string]*entry, len(cands))
 	var (
@@ -387,6 +439,13 @@ func (c *Catalog) rescan(only map[string]bool) (bool, error) {
 			next[cd.name] = e
 			if e != old {
 				changed = true
+			}
+			if c.progressive && c.ctx.Err() == nil {
+				// Serve it now; nothing is being replaced on a first scan.
+				c.entries[cd.name] = e
+				if c.publish() && c.opts.OnChange != nil {
+					c.opts.OnChange()
+				}
 			}
 		}()
 	}

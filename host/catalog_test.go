@@ -84,12 +84,19 @@ type catalogFixture struct {
 }
 
 func openCatalog(t *testing.T, dir string, withBuilder bool) *catalogFixture {
+	return openCatalogWith(t, dir, withBuilder, CatalogOptions{})
+}
+
+func openCatalogWith(t *testing.T, dir string, withBuilder bool, opts CatalogOptions) *catalogFixture {
 	t.Helper()
 	r, logs := newRuntime(t, Options{})
 	f := &catalogFixture{t: t, dir: dir, changes: make(chan struct{}, 64)}
-	opts := CatalogOptions{
-		Logger:   hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
-		OnChange: func() { f.changes <- struct{}{} },
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
+	opts.OnChange = func() {
+		select {
+		case f.changes <- struct{}{}:
+		default: // waitFor re-checks its condition anyway
+		}
 	}
 	if withBuilder {
 		opts.Builder = guestBuilder
@@ -250,5 +257,37 @@ func TestCatalogWithoutBuilder(t *testing.T) {
 	}
 	if len(f.cat.Tools()) != 0 {
 		t.Error("tools served after Close")
+	}
+}
+
+// TestCatalogBackground checks that a background catalog returns before
+// loading, serves plugins as they arrive (OnChange for each) and says when
+// the first scan is done; and that closing it mid-scan does not hang.
+func TestCatalogBackground(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, guest(t, "echo"), filepath.Join(dir, "echo.wasm"))
+	writeSourcePlugin(t, filepath.Join(dir, "src"), "from_source")
+	f := openCatalogWith(t, dir, true, CatalogOptions{Background: true})
+	f.waitFor("the echo tools and the source plugin's", func() bool {
+		_, echo := f.cat.Lookup("echo")
+		_, src := f.cat.Lookup("from_source")
+		return echo && src
+	})
+	select {
+	case <-f.cat.Loaded():
+	case <-time.After(60 * time.Second):
+		t.Fatal("Loaded not closed after every plugin was served")
+	}
+	if len(f.cat.Problems()) != 0 {
+		t.Errorf("problems: %v", f.cat.Problems())
+	}
+
+	g := openCatalogWith(t, dir, true, CatalogOptions{Background: true})
+	closed := make(chan error, 1)
+	go func() { closed <- g.cat.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Close during the first scan did not return")
 	}
 }

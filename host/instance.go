@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/internal/safetext"
@@ -35,13 +37,43 @@ type instance struct {
 	sleepCtx atomic.Pointer[context.Context]
 
 	stdout, stderr *guestWriter
-	// out budgets what the instance logs and notifies, over its life.
+	// out budgets what the instance logs and notifies during one call.
 	out *guestOutput
+
+	// globals are the guest's mutable globals, exported by Load's rewrite
+	// (exportGlobals), for restoring a snapshot; filled on first restore.
+	globals []api.MutableGlobal
+
+	// The guest's monotonic clock reads clockBase plus the time since
+	// clockStart. A restored instance resumes the clock where the snapshot
+	// stopped it, so its runtime does not see time jump and fire every
+	// timer it had set (Go's GC and scavenger pacing) on every call.
+	clockBase  int64
+	clockStart time.Time
+}
+
+// nanotime is the guest's monotonic clock (WASI clock_time_get).
+func (inst *instance) nanotime() int64 {
+	return inst.clockBase + int64(time.Since(inst.clockStart))
+}
+
+// newBudget gives inst a fresh log and notification budget for the call
+// about to start on it, and returns it.
+func (inst *instance) newBudget(log hclog.Logger) *guestOutput {
+	out := newGuestOutput(log)
+	inst.out, inst.stdout.out, inst.stderr.out = out, out, out
+	return out
 }
 
 // instantiate starts a fresh instance and runs the guest's _initialize.
 // Host functions called during _initialize see a call state with no Env.
 func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	return p.newInstance(ctx, true)
+}
+
+// newInstance starts an instance, running _initialize if initialize is
+// set; otherwise its state is meaningless until a snapshot is restored.
+func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, error) {
 	out := newGuestOutput(p.log)
 	inst := &instance{
 		stdout: &guestWriter{out: out, stream: "stdout", caps: p.caps},
@@ -49,20 +81,25 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		out:    out,
 	}
 	inst.sleepCtx.Store(&ctx)
+	inst.clockStart = time.Now()
 	cfg := wazero.NewModuleConfig().
 		// Anonymous: instances of one plugin must not collide by name.
 		WithName("").
 		WithArgs(p.name).
-		WithStartFunctions("_initialize").
 		WithStdout(inst.stdout).
 		WithStderr(inst.stderr).
 		WithSysWalltime().
-		WithSysNanotime().
+		WithNanotime(inst.nanotime, sys.ClockResolution(1)).
 		WithNanosleep(inst.nanosleep).
 		WithOsyield(runtime.Gosched).
 		WithRandSource(rand.Reader)
 	if fs := p.caps.fsConfig(); fs != nil {
 		cfg = cfg.WithFSConfig(fs) // granted directories only
+	}
+	if initialize {
+		cfg = cfg.WithStartFunctions("_initialize")
+	} else {
+		cfg = cfg.WithStartFunctions()
 	}
 	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log, out: out}
 	mod, err := p.rt.wz.InstantiateModule(withCallState(ctx, st), p.compiled, cfg)
@@ -336,6 +373,13 @@ func (w *guestWriter) flush() {
 	if len(w.buf) > 0 {
 		w.emit()
 	}
+}
+
+// resetTrap forgets the trap line, for an instance restored for reuse.
+func (w *guestWriter) resetTrap() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.trap = ""
 }
 
 func (w *guestWriter) trapLine() string {

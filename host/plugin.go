@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
@@ -72,20 +73,26 @@ type Plugin struct {
 	resourceURIs map[string]bool
 	templates    []abi.ResourceTemplate
 
-	// The pool: instances that ran _initialize and nothing else. A refill
-	// goroutine instantiates one at a time and blocks sending it into pool,
-	// so with capacity PoolSize-1 exactly PoolSize are ready.
-	pool     chan *instance // nil when pooling is off
-	hits     atomic.Int64   // checkouts served from the pool
-	misses   atomic.Int64   // checkouts that had to instantiate
-	kick     chan struct{}  // wakes a refiller that is backing off after an error
-	poolCtx  context.Context
-	stopPool context.CancelFunc
+	// snap is the guest's state right after _initialize, captured while
+	// loading; nil when the module could not be rewritten to expose its
+	// globals, or Options.FreshInstances is set. globals names the exports
+	// the rewrite added.
+	snap    *snapshot
+	globals []string
+
+	// The pool: idle instances in the snapshot's state, never used or
+	// restored after their call, at most PoolSize of them. Instances are
+	// made on demand (restoring the snapshot runs no guest code) and
+	// returned after a clean call; a call never sees what another left.
+	pool    chan *instance // nil when pooling is off
+	retired atomic.Bool    // pooling given up after a failure (see retirePool)
+	hits    atomic.Int64   // checkouts served from the pool
+	misses  atomic.Int64   // checkouts that had to make an instance
 
 	mu     sync.Mutex
 	closed bool
-	// users counts calls in flight plus the refill goroutine; the compiled
-	// code is released when it drops to zero after Close.
+	// users counts calls in flight; the compiled code is released when it
+	// drops to zero after Close.
 	users int
 	idle  chan struct{} // closed once closed and users == 0
 }
@@ -99,7 +106,6 @@ func newPlugin(r *Runtime, path, name string, compiled wazero.CompiledModule) *P
 		compiled: compiled,
 		idle:     make(chan struct{}),
 	}
-	p.poolCtx, p.stopPool = context.WithCancel(context.Background())
 	return p
 }
 
@@ -280,11 +286,11 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 	if err != nil {
 		return p.callError(ctx, tg, nil, err)
 	}
-	defer inst.close()
-	st.out = inst.out
-	defer inst.out.flush(env)
+	st.out = inst.newBudget(p.log) // a pooled instance's budget is per call
+	defer st.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
 	err = do(withCallState(ctx, st), inst)
+	p.checkin(inst, err == nil && ctx.Err() == nil)
 	if err == nil && ctx.Err() != nil {
 		// The guest saw the cancellation (StatusCancelled, cancelled()) and
 		// returned tidily; the caller has gone, so the result is dropped and
@@ -372,6 +378,7 @@ func (p *Plugin) release() {
 	if !last {
 		return
 	}
+	p.drain() // instances a last call put back while Close drained
 	p.compiled.Close(context.Background())
 	p.rt.mu.Lock()
 	delete(p.rt.plugins, p)
@@ -401,80 +408,105 @@ func (p *Plugin) retire() {
 		return
 	}
 	p.closed = true
-	p.users++ // held across the wake-up below, so release runs the cleanup
+	p.users++ // held across the drain below, so release runs the cleanup
 	p.mu.Unlock()
-	p.stopPool() // the refiller drains the pool and releases its own use
+	p.drain()
 	p.release()
 }
 
-// startPool starts the refill goroutine, if pooling is on.
+// startPool turns pooling on, if PoolSize allows and there is a snapshot
+// to restore instances to.
 func (p *Plugin) startPool() {
-	size := p.rt.opts.PoolSize
-	if size <= 0 || !p.acquire() {
+	if size := p.rt.opts.PoolSize; size > 0 && p.snap != nil {
+		p.pool = make(chan *instance, size)
+	}
+}
+
+// drain closes the idle instances.
+func (p *Plugin) drain() {
+	for p.pool != nil {
+		select {
+		case inst := <-p.pool:
+			inst.close()
+		default:
+			return
+		}
+	}
+}
+
+// poolDeadline bounds making a pooled instance from the snapshot. That
+// runs no guest code, so only a broken host or a memory budget refusal
+// makes it slow; the call's own deadline still applies on top.
+const poolDeadline = 10 * time.Second
+
+// checkout takes an idle instance from the pool, or makes one: from the
+// snapshot when pooling is on, else by instantiating and running
+// _initialize under the call's ctx.
+func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
+	if p.pool == nil || p.retired.Load() {
+		return p.instantiate(ctx)
+	}
+	select {
+	case inst := <-p.pool:
+		p.hits.Add(1)
+		return inst, nil
+	default:
+	}
+	p.misses.Add(1)
+	sctx, cancel := context.WithTimeout(ctx, poolDeadline)
+	defer cancel()
+	inst, err := p.fromSnapshot(sctx, p.snap)
+	if err == nil {
+		return inst, nil
+	}
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	p.retirePool(err)
+	return p.instantiate(ctx)
+}
+
+// retirePool gives up pooling for p after making a pooled instance failed
+// or timed out: every later call starts its own instance, under its own
+// deadline, so a plugin that misbehaves there costs only its own calls.
+func (p *Plugin) retirePool(err error) {
+	if p.retired.Swap(true) {
 		return
 	}
-	p.pool = make(chan *instance, size-1)
-	p.kick = make(chan struct{}, 1)
-	go p.refill()
+	p.log.Warn("cannot make a pooled instance; pooling retired for this plugin, each call starts its own", "error", err)
+	p.drain()
 }
 
-// refill keeps the pool full until Close. After a failed instantiation it
-// waits for a call to find the pool empty rather than retrying in a loop.
-func (p *Plugin) refill() {
-	defer p.release()
-	defer p.drain()
-	for {
-		inst, err := p.instantiate(p.poolCtx)
-		if err != nil {
-			if p.poolCtx.Err() != nil {
-				return
-			}
-			p.log.Warn("cannot pre-initialise an instance; calls will start their own", "error", err)
-			select {
-			case <-p.kick:
-				continue
-			case <-p.poolCtx.Done():
-				return
-			}
-		}
+// checkin ends inst's use by a call. After a clean call it restores the
+// snapshot (memory, globals) and keeps inst for the next call; otherwise,
+// or when the pool is full or closed, it closes inst.
+func (p *Plugin) checkin(inst *instance, clean bool) {
+	inst.stdout.flush()
+	inst.stderr.flush()
+	if !clean || p.pool == nil || p.retired.Load() || inst.mod.IsClosed() {
+		inst.close()
+		return
+	}
+	if err := p.snap.restore(inst); err != nil {
+		// Memory that grew past the snapshot cannot shrink: start afresh.
+		inst.close()
+		return
+	}
+	inst.stderr.resetTrap()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if !closed {
 		select {
 		case p.pool <- inst:
-		case <-p.poolCtx.Done():
-			inst.close()
-			return
-		}
-	}
-}
-
-// drain closes the instances left in the pool. Only the refiller sends to
-// the pool, so once it runs this nothing new arrives.
-func (p *Plugin) drain() {
-	for {
-		select {
-		case inst := <-p.pool:
-			inst.close()
-		default:
-			return
-		}
-	}
-}
-
-// checkout takes a ready instance from the pool, or starts one.
-func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
-	if p.pool != nil {
-		select {
-		case inst := <-p.pool:
-			p.hits.Add(1)
-			return inst, nil
-		default:
-			p.misses.Add(1)
-			select {
-			case p.kick <- struct{}{}:
-			default:
+			if p.retired.Load() { // raced with retirePool
+				p.drain()
 			}
+			return
+		default:
 		}
 	}
-	return p.instantiate(ctx)
+	inst.close()
 }
 
 // nopEnv serves calls made without an Env.

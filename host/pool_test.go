@@ -11,26 +11,83 @@ import (
 	"github.com/wasmhost/wasmhost/abi"
 )
 
-func TestPoolRefills(t *testing.T) {
+// TestPoolReusesRestoredInstances checks that a pooled instance is used
+// again after a clean call, and that nothing the first call left in guest
+// memory or globals reaches the second (count reports its Go variable).
+func TestPoolReusesRestoredInstances(t *testing.T) {
 	r, _ := newRuntime(t, Options{PoolSize: 2})
 	p := load(t, r, "echo")
-	if cap(p.pool) != 1 {
-		t.Fatalf("pool capacity = %d; the refiller holds the second instance", cap(p.pool))
+	if p.snap == nil || p.pool == nil {
+		t.Fatal("no snapshot or no pool for the echo guest")
 	}
-	// Take more instances than the pool holds: the refiller must keep up.
-	for i := range 4 {
-		select {
-		case inst := <-p.pool:
-			inst.close()
-		case <-time.After(30 * time.Second):
-			t.Fatalf("pool not refilled after %d checkouts", i)
+	for i := range 3 {
+		res, err := p.Call(context.Background(), "count", nil, nil)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if got := res.Content[0].Text; got != "1" {
+			t.Fatalf("call %d: count = %s; a restored instance must not remember earlier calls", i, got)
+		}
+	}
+	if hits := p.hits.Load(); hits != 2 {
+		t.Errorf("pool hits = %d after 3 sequential calls, want 2 (the first makes the instance)", hits)
+	}
+	// Memory that grew past the snapshot cannot be restored: the instance
+	// is closed, and the next call gets another.
+	if _, err := p.Call(context.Background(), "hog", []byte(`{"mb":32}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.pool); n != 0 {
+		t.Errorf("%d instances pooled after a call that grew memory, want 0", n)
 	}
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(p.pool); n != 0 {
 		t.Errorf("%d instances left in the pool after Close", n)
+	}
+}
+
+// TestPoolRetiredAfterFailure checks that a plugin whose pooled instances
+// cannot be made is retired from pooling and its calls still run.
+func TestPoolRetiredAfterFailure(t *testing.T) {
+	r, _ := newRuntime(t, Options{PoolSize: 2})
+	p := load(t, r, "echo")
+	broken := *p.snap
+	broken.size = 1 << 31 // past the memory limit: restoring cannot grow to it
+	p.snap = &broken
+	for range 2 {
+		res, err := p.Call(context.Background(), "count", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Content[0].Text; got != "1" {
+			t.Fatalf("count = %s, want 1", got)
+		}
+	}
+	if !p.retired.Load() {
+		t.Error("pooling not retired after a failed pooled instantiation")
+	}
+	if n := len(p.pool); n != 0 {
+		t.Errorf("%d instances pooled after retirement", n)
+	}
+}
+
+// TestFreshInstances checks the snapshot-free policy.
+func TestFreshInstances(t *testing.T) {
+	r, _ := newRuntime(t, Options{FreshInstances: true})
+	p := load(t, r, "echo")
+	if p.snap != nil || p.pool != nil {
+		t.Fatal("snapshot or pool with FreshInstances")
+	}
+	for range 2 {
+		res, err := p.Call(context.Background(), "count", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Content[0].Text; got != "1" {
+			t.Fatalf("count = %s, want 1", got)
+		}
 	}
 }
 

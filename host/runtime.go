@@ -28,7 +28,7 @@ import (
 const (
 	DefaultMemoryLimitMiB = 256
 	DefaultCallTimeout    = 30 * time.Minute
-	DefaultPoolSize       = 2
+	DefaultPoolSize       = 8
 )
 
 // Options configure a [Runtime]. The zero value means every default.
@@ -44,11 +44,21 @@ type Options struct {
 	// spent waiting in Env.Input for a person to answer. 0 means
 	// DefaultCallTimeout.
 	CallTimeout time.Duration
-	// PoolSize is the number of pre-initialised, never-used instances kept
-	// per plugin so that a call does not pay for starting the guest's
-	// runtime (~3 ms for Go). Each costs a few MiB. 0 means
-	// DefaultPoolSize; negative means none.
+	// PoolSize is the number of idle instances kept per plugin, each in
+	// the state the guest had right after _initialize (restored from a
+	// snapshot after every call), so that a call pays neither for
+	// instantiating nor for starting the guest's runtime. They are made on
+	// demand, so a plugin called one at a time keeps one; each costs about
+	// the guest's initial memory. 0 means DefaultPoolSize; negative means
+	// none: every call instantiates and initialises its own instance.
 	PoolSize int
+	// FreshInstances starts every call in a newly instantiated instance
+	// that runs _initialize, as wasmhost did before snapshots, instead of
+	// one restored to the post-_initialize snapshot. Both give each call a
+	// guest state no other call touched (docs/performance.md); fresh
+	// instances also give every call its own runtime random seeds, at
+	// several milliseconds per call.
+	FreshInstances bool
 	// Logger receives the host's own log lines and everything guests write
 	// to stdout, stderr or the log import, under a sub-logger named after
 	// the plugin file. nil discards.
@@ -230,6 +240,19 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *P
 		return nil, invalid("%w", notWasm(bin[:min(len(bin), len(wasmMagic))]))
 	}
 	start := time.Now()
+	// Expose the guest's globals, so that its state after _initialize can
+	// be snapshotted. A module the rewrite does not understand loads as it
+	// is, and its calls start fresh instances. The rewrite is linear in the
+	// file, which the reader has already size-capped; compile then checks
+	// the module that actually runs.
+	var globals []string
+	if !r.opts.FreshInstances {
+		if rewritten, names, err := exportGlobals(bin); err == nil {
+			bin, globals = rewritten, names
+		} else {
+			r.log.Debug("no snapshots for this plugin", "plugin", name, "reason", err)
+		}
+	}
 	compiled, err := r.compile(ctx, bin)
 	if errors.Is(err, wasmcheck.ErrRefused) || errors.Is(err, errNotPlugin) {
 		return nil, invalid("%w", err)
@@ -254,6 +277,7 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *P
 	}
 
 	p := newPlugin(r, path, name, compiled)
+	p.globals = globals
 	desc, err := p.handshake(ctx, exports)
 	if err != nil {
 		return nil, err
@@ -325,6 +349,16 @@ func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionD
 	var desc abi.Description
 	if err := json.Unmarshal(raw, &desc); err != nil {
 		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: description is not valid JSON: %w", p.name, abi.ExportDescribe, err))
+	}
+	if p.globals != nil {
+		// After the two pure exports and before anything that sees a
+		// caller's data: the guest's runtime has done the work it defers to
+		// its first calls (Go's starts its background goroutines, the SDK
+		// reflects on the tools' types), so calls restored from here do not
+		// each redo it.
+		if p.snap, err = capture(inst, p.globals); err != nil {
+			p.log.Debug("no snapshot; calls start fresh instances", "error", err)
+		}
 	}
 	return &desc, nil
 }

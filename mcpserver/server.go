@@ -53,6 +53,11 @@ type Options struct {
 	// ends sharing a store must share it. Empty means a random key, good
 	// for one process.
 	StateKey []byte
+	// Ready, if set, is closed once the catalog has loaded; until then,
+	// and at most ReadyWait after New, requests that read the catalog wait
+	// for it (initialize never does). See host.CatalogOptions.Background.
+	Ready     <-chan struct{}
+	ReadyWait time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -132,6 +137,9 @@ func New(opts Options) (*Server, error) {
 		Logger:             slogFor(opts.Logger.Named("go-sdk")),
 	})
 	s.mcp.AddReceivingMiddleware(s.middleware)
+	if opts.Ready != nil && opts.ReadyWait > 0 {
+		s.mcp.AddReceivingMiddleware(s.waitReady(time.Now()))
+	}
 	if err := s.addTaskMethods(); err != nil {
 		stop()
 		return nil, err

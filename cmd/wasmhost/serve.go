@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,6 +65,10 @@ makes this process a front end only, leaving the guests to the workers.`,
 	return cmd
 }
 
+// catalogReadyWait bounds how long requests reading the catalog wait for
+// the plugins present at start to load (initialize never waits).
+const catalogReadyWait = 10 * time.Second
+
 func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags, pluginsDir string, workers int) error {
 	logger := rf.logger()
 	if err := checkPluginsDir(pluginsDir); err != nil {
@@ -99,6 +104,10 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	catalog, err := host.OpenCatalog(ctx, rt, pluginsDir, host.CatalogOptions{
 		Logger:  logger.Named("plugins"),
 		Builder: builder,
+		// Answer initialize at once and serve plugins as they load (the
+		// client hears tools/list_changed for each): a slow build or a
+		// big module never holds back the start.
+		Background: true,
 		OnChange: func() {
 			mu.Lock()
 			defer mu.Unlock()
@@ -111,9 +120,13 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 		return err
 	}
 	defer catalog.Close()
-	logger.Info("serving plugins", "dir", pluginsDir, "tools", len(catalog.Tools()), "problems", len(catalog.Problems()))
+	logger.Info("serving plugins as they load", "dir", pluginsDir)
 
-	opts := mcpserver.Options{Catalog: catalog, Store: store, Logger: logger.Named("mcp"), Version: version}
+	opts := mcpserver.Options{Catalog: catalog, Store: store, Logger: logger.Named("mcp"), Version: version,
+		// Lists and calls wait a little for a warm start to finish loading,
+		// never past a client's usual timeouts; then list_changed tells the
+		// client about what comes later.
+		Ready: catalog.Loaded(), ReadyWait: catalogReadyWait}
 	if shared != nil {
 		// A requestState sealed here must open in any front end of the
 		// same store.

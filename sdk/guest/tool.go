@@ -193,6 +193,17 @@ func Register[In, Out any](t Tool, handler func(c *Call, in In) (Out, error)) {
 	}); err != nil {
 		panic(err)
 	}
+	warmCodecs[In]()
+}
+
+// warmCodecs fills encoding/json's caches for a tool's input type and for
+// results while the guest initialises: the host snapshots the guest after
+// initialisation and starts every call from there, so work left for the
+// first call would be redone by every call.
+func warmCodecs[In any]() {
+	var in In
+	_ = decodeArgs([]byte("{}"), &in, false)
+	_, _ = json.Marshal(abi.CallResult{Content: []abi.Content{TextContent("")}})
 }
 
 func addTool(t Tool, in, out reflect.Type, run func(*Call, []byte) abi.CallResult) error {
