@@ -291,6 +291,9 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *P
 	if p.caps, err = r.resolveGrants(name, desc.Needs); err != nil {
 		return nil, invalid("%w", err)
 	}
+	if p.snap != nil && p.caps.fsConfig() != nil {
+		p.snapshotWithMounts(ctx)
+	}
 	p.caps.annotate(desc.Tools)
 	p.setTools(desc.Tools)
 	p.setExtras(desc)
@@ -361,6 +364,33 @@ func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionD
 		}
 	}
 	return &desc, nil
+}
+
+// snapshotWithMounts takes the snapshot again for a plugin granted
+// directories. A guest's runtime learns its preopened directories in
+// _initialize (Go's syscall package caches them), and the handshake's
+// instance started before the grants were known, with none: instances
+// restored from its snapshot would find every mount a bad file number.
+func (p *Plugin) snapshotWithMounts(ctx context.Context) {
+	p.snap = nil // calls start fresh instances unless this succeeds
+	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	inst, err := p.instantiate(ctx)
+	if err != nil {
+		p.log.Debug("no snapshot; calls start fresh instances", "error", err)
+		return
+	}
+	defer inst.close()
+	// The same two pure exports the handshake called before its capture.
+	for _, name := range []string{abi.ExportABIVersion, abi.ExportDescribe} {
+		if _, err := inst.mod.ExportedFunction(name).Call(ctx); err != nil {
+			p.log.Debug("no snapshot; calls start fresh instances", "error", err)
+			return
+		}
+	}
+	if p.snap, err = capture(inst, p.globals); err != nil {
+		p.log.Debug("no snapshot; calls start fresh instances", "error", err)
+	}
 }
 
 // checkExports names every missing or mistyped required export.
