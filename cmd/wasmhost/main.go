@@ -54,6 +54,8 @@ type runtimeFlags struct {
 	memoryMiB   uint32
 	callTimeout time.Duration
 	logLevel    string
+	budgetMiB   int
+	fresh       bool
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -61,6 +63,8 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Uint32Var(&f.memoryMiB, "memory-limit", 256, "memory cap per tool call, in MiB")
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 30*time.Minute, "wall-clock limit per tool call, including time spent waiting for the user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
+	cmd.Flags().IntVar(&f.budgetMiB, "memory-budget", 0, "memory of all guests together, in MiB; past it new calls are refused (0: half the machine's memory; -1: no budget)")
+	cmd.Flags().BoolVar(&f.fresh, "fresh-instances", false, "start every call in a newly initialised instance instead of one restored to the post-initialisation snapshot (slower; see docs/performance.md)")
 }
 
 func (f *runtimeFlags) logger() hclog.Logger {
@@ -89,10 +93,12 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 		return nil, nil, err
 	}
 	rt, err := host.New(ctx, host.Options{
-		CacheDir:       filepath.Join(root, "compile"),
-		MemoryLimitMiB: f.memoryMiB,
-		CallTimeout:    f.callTimeout,
-		Logger:         logger.Named("host"),
+		CacheDir:        filepath.Join(root, "compile"),
+		MemoryLimitMiB:  f.memoryMiB,
+		CallTimeout:     f.callTimeout,
+		MemoryBudgetMiB: f.budgetMiB,
+		FreshInstances:  f.fresh,
+		Logger:          logger.Named("host"),
 	})
 	if err != nil {
 		return nil, nil, err
