@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmhost/wasmhost/abi"
@@ -50,6 +51,10 @@ type instance struct {
 	// timer it had set (Go's GC and scavenger pacing) on every call.
 	clockBase  int64
 	clockStart time.Time
+
+	// lm is the instance's linear memory when the host allocates it
+	// (memory.go); unmapped by close.
+	lm *mmapMemory
 }
 
 // nanotime is the guest's monotonic clock (WASI clock_time_get).
@@ -102,8 +107,22 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 		cfg = cfg.WithStartFunctions()
 	}
 	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log, out: out}
-	mod, err := p.rt.wz.InstantiateModule(withCallState(ctx, st), p.compiled, cfg)
+	var need int64
+	if p.snap != nil {
+		need = int64(p.snap.size)
+	}
+	if err := p.rt.budget.check(need); err != nil {
+		return nil, err
+	}
+	ictx := withCallState(ctx, st)
+	if a := p.rt.budget.allocator(&inst.lm); a != nil {
+		ictx = experimental.WithMemoryAllocator(ictx, a)
+	}
+	mod, err := p.rt.wz.InstantiateModule(ictx, p.compiled, cfg)
 	if err != nil {
+		if inst.lm != nil {
+			inst.lm.unmap()
+		}
 		if detail := inst.stderr.trapLine(); detail != "" {
 			err = fmt.Errorf("%w: %s", err, detail)
 		}
@@ -141,6 +160,9 @@ func (inst *instance) nanosleep(ns int64) {
 func (inst *instance) close() {
 	// The module may already be closed by a cancelled call; that is fine.
 	inst.mod.Close(context.Background())
+	if inst.lm != nil {
+		inst.lm.unmap()
+	}
 	inst.stdout.flush()
 	inst.stderr.flush()
 	inst.out.flush(nil)

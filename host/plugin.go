@@ -323,7 +323,7 @@ func checkArgs(args json.RawMessage) ([]byte, error) {
 // target, wrapping the sentinel callers branch on.
 func (p *Plugin) callError(ctx context.Context, tg target, inst *instance, err error) error {
 	prefix := fmt.Sprintf("plugin %s: %s", p.name, tg)
-	if errors.Is(err, ErrBadGuestMessage) {
+	if errors.Is(err, ErrBadGuestMessage) || errors.Is(err, ErrMemoryBudget) {
 		return fmt.Errorf("%s: %w", prefix, err)
 	}
 	var exit *sys.ExitError
@@ -456,10 +456,15 @@ func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
 	sctx, cancel := context.WithTimeout(ctx, poolDeadline)
 	defer cancel()
 	inst, err := p.fromSnapshot(sctx, p.snap)
+	if errors.Is(err, ErrMemoryBudget) {
+		// Idle instances hold memory too: let them go, and try once more.
+		p.rt.dropIdle()
+		inst, err = p.fromSnapshot(sctx, p.snap)
+	}
 	if err == nil {
 		return inst, nil
 	}
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, ErrMemoryBudget) {
 		return nil, err
 	}
 	p.retirePool(err)

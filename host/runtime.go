@@ -59,6 +59,12 @@ type Options struct {
 	// instances also give every call its own runtime random seeds, at
 	// several milliseconds per call.
 	FreshInstances bool
+	// MemoryBudgetMiB caps the linear memory of all guests together,
+	// running and idle: an instance that would not fit is refused with
+	// ErrMemoryBudget (after idle ones are let go), and growth past it
+	// fails inside the guest. 0 means half the machine's memory; negative
+	// means none.
+	MemoryBudgetMiB int
 	// Logger receives the host's own log lines and everything guests write
 	// to stdout, stderr or the log import, under a sub-logger named after
 	// the plugin file. nil discards.
@@ -77,8 +83,9 @@ type Runtime struct {
 	opts Options // with defaults filled in
 	log  hclog.Logger
 
-	wz    wazero.Runtime
-	cache wazero.CompilationCache
+	wz     wazero.Runtime
+	cache  wazero.CompilationCache
+	budget *memBudget
 	// imports are the host functions by name, to check a plugin's imports
 	// before instantiating it.
 	imports map[string]api.FunctionDefinition
@@ -129,7 +136,15 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		WithMemoryLimitPages(opts.MemoryLimitMiB * 16).
 		// Without this a guest in an endless loop could never be stopped.
 		WithCloseOnContextDone(true)
+	budget := &memBudget{}
+	switch {
+	case opts.MemoryBudgetMiB == 0:
+		budget.limit = defaultMemoryBudget()
+	case opts.MemoryBudgetMiB > 0:
+		budget.limit = int64(opts.MemoryBudgetMiB) << 20
+	}
 	r := &Runtime{
+		budget:  budget,
 		opts:    opts,
 		log:     opts.Logger,
 		wz:      wazero.NewRuntimeWithConfig(ctx, cfg),
@@ -191,6 +206,20 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return fmt.Errorf("host: close: %w", err)
 	}
 	return nil
+}
+
+// dropIdle closes every plugin's idle instances, giving their memory back
+// to the budget.
+func (r *Runtime) dropIdle() {
+	r.mu.Lock()
+	plugins := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		plugins = append(plugins, p)
+	}
+	r.mu.Unlock()
+	for _, p := range plugins {
+		p.drain()
+	}
 }
 
 func (r *Runtime) isClosed() bool {

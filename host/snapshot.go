@@ -93,9 +93,18 @@ func allZero(b []byte) bool {
 	return true
 }
 
+// restoreSlack is how far past the snapshot an instance's memory may have
+// grown and still be restored. Memory cannot shrink, but a guest whose
+// runtime was restored believes its memory ends where the snapshot's did
+// (Go's sbrk grows from its own bookkeeping, not from memory.size), so the
+// pages past it are unused until the runtime grows again: they are zeroed,
+// so nothing of the last call survives there. Each reuse may grow a little
+// more; past the slack the instance is closed and its memory given back.
+const restoreSlack = 8 << 20
+
 // restore puts inst back into the snapshot's state. It fails, leaving
-// inst unusable, when inst's memory is larger than the snapshot's (memory
-// cannot shrink).
+// inst unusable, when inst's memory grew more than restoreSlack past the
+// snapshot's.
 func (s *snapshot) restore(inst *instance) error {
 	mem := inst.mod.Memory()
 	if mem == nil {
@@ -105,8 +114,14 @@ func (s *snapshot) restore(inst *instance) error {
 		if _, ok := mem.Grow((s.size - size) / 65536); !ok {
 			return errors.New("cannot grow guest memory to the snapshot's size")
 		}
+	} else if size > s.size+restoreSlack {
+		return fmt.Errorf("guest memory grew to %d bytes, more than %d past the snapshot's %d", size, restoreSlack, s.size)
 	} else if size > s.size {
-		return fmt.Errorf("guest memory grew to %d bytes, past the snapshot's %d", size, s.size)
+		tail, ok := mem.Read(s.size, size-s.size)
+		if !ok {
+			return errors.New("cannot read guest memory")
+		}
+		clear(tail)
 	}
 	view, ok := mem.Read(0, s.size)
 	if !ok {

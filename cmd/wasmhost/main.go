@@ -111,6 +111,8 @@ type runtimeFlags struct {
 	// perPlugin caps one plugin's running guests.
 	suspendedMiB uint32
 	perPlugin    int
+	budgetMiB    int
+	fresh        bool
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -123,6 +125,8 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().Uint32Var(&f.suspendedMiB, "suspended-memory", 8192, "memory, in MiB, that guests waiting for a person's answer may hold between them, counting each at its --memory-limit; past it a waiting guest keeps its run slot")
 	cmd.Flags().IntVar(&f.perPlugin, "per-plugin", 0, "guests of one plugin that may run at once, so that one plugin cannot take every slot (default: half of --workers)")
 	cmd.Flags().BoolVar(&f.buildNetwork, "build-network", false, "let builds of Go source plugins download modules through GOPROXY (default: only the module cache and vendor directories)")
+	cmd.Flags().IntVar(&f.budgetMiB, "memory-budget", 0, "memory of all guests together, in MiB; past it new calls are refused (0: half the machine's memory; -1: no budget)")
+	cmd.Flags().BoolVar(&f.fresh, "fresh-instances", false, "start every call in a newly initialised instance instead of one restored to the post-initialisation snapshot (slower; see docs/performance.md)")
 }
 
 // grants loads the grants file, if one was given.
@@ -175,11 +179,13 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 		logger.Info("capability grants", "file", policy.File(), "ask", policy.Ask(), "remembered", policy.RememberFile())
 	}
 	rt, err := host.New(ctx, host.Options{
-		CacheDir:       filepath.Join(root, "compile"),
-		MemoryLimitMiB: f.memoryMiB,
-		CallTimeout:    f.callTimeout,
-		Logger:         logger.Named("host"),
-		Grants:         policy,
+		CacheDir:        filepath.Join(root, "compile"),
+		MemoryLimitMiB:  f.memoryMiB,
+		CallTimeout:     f.callTimeout,
+		MemoryBudgetMiB: f.budgetMiB,
+		FreshInstances:  f.fresh,
+		Logger:          logger.Named("host"),
+		Grants:          policy,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -71,6 +72,14 @@ const catalogReadyWait = 10 * time.Second
 
 func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags, pluginsDir string, workers int) error {
 	logger := rf.logger()
+	if path := os.Getenv("WASMHOST_CPUPROFILE"); path != "" {
+		// For docs/performance.md: profile a whole serve run.
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := checkPluginsDir(pluginsDir); err != nil {
 		return err
 	}
@@ -159,4 +168,18 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 		return hf.serve(ctx, srv, logger)
 	}
 	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
+}
+
+// startCPUProfile writes a pprof CPU profile of this process to path until
+// stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("WASMHOST_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("WASMHOST_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
