@@ -122,10 +122,13 @@ func (c *capabilities) scrubJSON(doc string) string {
 	return `{"redacted":"the result held a secret"}`
 }
 
+// mountsDirs reports whether the plugin was granted directories.
+func (c *capabilities) mountsDirs() bool { return c != nil && len(c.grant.Dirs()) > 0 }
+
 // fsConfig mounts the plugin's granted directories, confined so that
 // neither .. nor a symlink leads outside them; nil when it has none.
 func (c *capabilities) fsConfig() wazero.FSConfig {
-	if c == nil || len(c.grant.Dirs()) == 0 {
+	if !c.mountsDirs() {
 		return nil
 	}
 	cfg := wazero.NewFSConfig()

@@ -488,7 +488,10 @@ func (p *Plugin) retirePool(err error) {
 func (p *Plugin) checkin(inst *instance, clean bool) {
 	inst.stdout.flush()
 	inst.stderr.flush()
-	if !clean || p.pool == nil || p.retired.Load() || inst.mod.IsClosed() {
+	// An instance with granted directories is never reused: files a call
+	// left open stay in its WASI descriptor table, which a snapshot does
+	// not cover, and the next call could read them by number.
+	if !clean || p.pool == nil || p.retired.Load() || inst.mod.IsClosed() || p.caps.mountsDirs() {
 		inst.close()
 		return
 	}

@@ -320,7 +320,7 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *P
 	if p.caps, err = r.resolveGrants(name, desc.Needs); err != nil {
 		return nil, invalid("%w", err)
 	}
-	if p.snap != nil && p.caps.fsConfig() != nil {
+	if p.snap != nil && p.caps.mountsDirs() {
 		p.snapshotWithMounts(ctx)
 	}
 	p.caps.annotate(desc.Tools)
