@@ -248,6 +248,14 @@ func TestTaskIsolation(t *testing.T) {
 				}
 			}
 
+			// The relay's question is the stdio client's to answer: the
+			// same answer posted by session B, under the question's id,
+			// reaches nobody.
+			b.post(map[string]any{"jsonrpc": "2.0", "id": question.ID, "result": acceptDelete})
+			if got, err := store.Get(context.Background(), stdioTask); err != nil || got.Status != tasks.InputRequired {
+				t.Errorf("the stdio client's task after session B answered its question: %+v %v, want input_required", got, err)
+			}
+
 			// tasks/list shows each client its own tasks only.
 			if got := listed(t, b.call("tasks/list", map[string]any{})); len(got) != 0 {
 				t.Errorf("session B lists %v, want nothing", got)
