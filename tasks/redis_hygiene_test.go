@@ -192,7 +192,9 @@ func soakOne(ctx context.Context, s *tasks.Redis, raw *redis.Client, prefix stri
 }
 
 // waitWaiter returns once a guest waits on the task: its process is in
-// the task's waiters set.
+// the task's waiters set. AwaitAnswers has nothing else to show, so this
+// looks, until ctx ends. It returns an error rather than failing the test:
+// soak goroutines call it.
 func waitWaiter(ctx context.Context, c *redis.Client, prefix, id string) error {
 	for c.SCard(ctx, prefix+":task:{"+id+"}:waiters").Val() == 0 {
 		if ctx.Err() != nil {
