@@ -185,11 +185,18 @@ func (s *Server) runMRTR(ctx context.Context, sess *session, r guestRequest, cap
 	var t *tasks.Task
 	var err error
 	if r.state != "" {
+		badState := &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: it was not issued by this server, was altered, or belongs to another call"}
 		id, ok := s.states.verify(r.state)
 		if !ok {
-			return nil, "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: it was not issued by this server, was altered, or belongs to another call"}
+			return nil, "", badState
 		}
-		if t, err = s.store.Get(ctx, id); err != nil || t.Kind != tasks.KindCall || t.Op != r.spec.op || t.Tool != r.spec.name {
+		t, err = s.store.Get(ctx, id)
+		if err == nil && t.Owner != "" && t.Owner != sess.owner {
+			// Another client's call (the stdio client's): a state that
+			// leaked must not let anyone else answer it.
+			return nil, "", badState
+		}
+		if err != nil || t.Kind != tasks.KindCall || t.Op != r.spec.op || t.Tool != r.spec.name {
 			return nil, "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: the call it names has ended or expired; send the request again"}
 		}
 	} else if t, err = s.startTask(ctx, sess, r.spec, tasks.KindCall, r.args, r.params, caps, 0); err != nil {

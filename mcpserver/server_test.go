@@ -58,13 +58,17 @@ func sharedCatalog(t *testing.T) *host.Catalog {
 	return catalog
 }
 
+// testStateKey seals requestState in every test server, as front ends
+// sharing a store share one key (tasks.Redis.SharedKey).
+var testStateKey = []byte("wasmhost-test-request-state-key!")
+
 // newServer starts a front end and one worker slot over the example
 // plugins; t's cleanup stops them after ctx's users (closed first).
 func newServer(t *testing.T, store tasks.Store, tune ...func(*mcpserver.Options)) (context.Context, *mcpserver.Server, *sync.WaitGroup) {
 	t.Helper()
 	cat := sharedCatalog(t)
 	logger := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn, Name: t.Name()})
-	opts := mcpserver.Options{Catalog: cat, Store: store, Logger: logger}
+	opts := mcpserver.Options{Catalog: cat, Store: store, Logger: logger, StateKey: testStateKey}
 	for _, f := range tune {
 		f(&opts)
 	}

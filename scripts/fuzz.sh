@@ -59,7 +59,7 @@ while IFS=$'\t' read -r dir target; do
     failed=$((failed + 1))
     grep -v '^fuzz: elapsed' "$log" | tail -20 >&2
   fi
-  execs=$(grep -oE 'execs: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
+  execs=$(grep -oE 'execs: [0-9]+' "$log" | tail -1 | cut -d' ' -f2 || true)
   results+=("$(printf '%-20s %-22s %12s  %s' "$dir" "$target" "${execs:-?}" "$result")")
 done <<<"$targets"
 

@@ -146,18 +146,12 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
-// waitRegistered returns once a guest waits on the task's answers: its
-// process is in the task's waiters set. AwaitAnswers has nothing else to
-// show, so this looks, with a deadline.
+// waitRegistered returns once a guest waits on the task's answers (see
+// waitWaiter).
 func waitRegistered(t *testing.T, ctx context.Context, prefix, id string) {
 	t.Helper()
-	c := rawClient(t)
-	key := prefix + ":task:{" + id + "}:waiters"
-	for c.SCard(ctx, key).Val() == 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("no guest ever waited on task %s", id)
-		}
-		time.Sleep(time.Millisecond)
+	if err := waitWaiter(ctx, rawClient(t), prefix, id); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -41,9 +41,11 @@ local function changed(status)
 end
 `
 
-// createScript stores a new task.
+// createScript stores a new task and tidies its owner's index.
 // KEYS: task [, owner index]. ARGV: channel, id, updated, record, expiry
-// (unix ms), now (unix ms), index member.
+// (unix ms), now (unix ms), index member. The task key is P:task:{id};
+// the script computes other tasks' keys from it (one server, as for the
+// inboxes).
 var createScript = redis.NewScript(scriptLib + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'exists'} end
 redis.call('HSET', KEYS[1], 'rec', ARGV[4], 'exp', ARGV[5])
@@ -55,6 +57,16 @@ if #KEYS > 1 then
   local ttl = redis.call('PTTL', KEYS[2])
   if ttl < 0 or tonumber(ARGV[6]) + ttl < tonumber(ARGV[5]) then
     redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+  end
+  -- Drop the entries of a few expired tasks, picked at random: an owner
+  -- who never lists (List drops what it meets) would otherwise grow the
+  -- index by one entry per task for as long as it keeps creating them.
+  -- Sampling keeps it within about twice the owner's live tasks.
+  local taskPrefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[2] - 1)
+  for _, m in ipairs(redis.call('ZRANDMEMBER', KEYS[2], 3)) do
+    if redis.call('EXISTS', taskPrefix .. string.sub(m, 21) .. '}') == 0 then
+      redis.call('ZREM', KEYS[2], m)
+    end
   end
 end
 return {'ok'}

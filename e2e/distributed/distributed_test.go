@@ -175,11 +175,7 @@ func TestWorkerTerminated(t *testing.T) {
 	t.Logf("worker stopped %s after SIGTERM", took.Round(time.Millisecond))
 	// Handed back: the queue holds slow_compute as a new entry, taken by
 	// nobody, and nothing B took is left unacknowledged.
-	var requeued []string
-	for _, e := range c.queued() {
-		requeued = append(requeued, e.task)
-	}
-	if len(requeued) != 1 || requeued[0] != slow {
+	if requeued := c.queued(); len(requeued) != 1 || requeued[0] != slow {
 		t.Errorf("queue after SIGTERM holds tasks %v, want just %s, queued again", requeued, slow)
 	}
 	if n := c.pendingEntries(); n != 0 {

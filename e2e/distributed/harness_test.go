@@ -11,10 +11,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,22 +117,17 @@ func (c *cluster) storedStatus(id string) string {
 	return c.raw.HGet(context.Background(), c.prefix+":task:{"+id+"}", "status").Val()
 }
 
-// queueEntry is one entry of the work queue's stream.
-type queueEntry struct {
-	id, task string
-}
-
-// queued lists the entries in the work queue, delivered or not.
-func (c *cluster) queued() []queueEntry {
+// queued lists the tasks in the work queue, delivered or not.
+func (c *cluster) queued() []string {
 	c.t.Helper()
 	msgs, err := c.raw.XRange(context.Background(), c.prefix+":queue", "-", "+").Result()
 	if err != nil {
 		c.t.Fatalf("XRANGE of the queue: %v", err)
 	}
-	var out []queueEntry
+	var out []string
 	for _, m := range msgs {
 		task, _ := m.Values["task"].(string)
-		out = append(out, queueEntry{m.ID, task})
+		out = append(out, task)
 	}
 	return out
 }
@@ -167,7 +162,7 @@ func (c *cluster) waitConsumers(n int) {
 
 // poll checks cond every 20ms until it holds, failing the test after
 // timeout. It is for state that has no notification to wait on (what a
-// process stored in Redis, a port being open).
+// process stored in Redis, a port accepting connections).
 func poll(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -197,55 +192,47 @@ func (c *cluster) frontEnd(name, redisURL string) (*proc, *client) {
 	return p, newClient(c.t, name, p.stdout, p.stdin)
 }
 
-// httpFrontEnd starts `wasmhost serve --workers 0 --http` on a port the
-// kernel picks and returns its MCP endpoint once it listens.
+// httpFrontEnd starts `wasmhost serve --workers 0 --http` on a free port
+// and returns its MCP endpoint once it accepts connections. The port was
+// free a moment before; should another process take it first, the front
+// end exits and is started again on another.
 func (c *cluster) httpFrontEnd(name string) (*proc, string) {
 	c.t.Helper()
-	p := startProc(c.t, name, false, append([]string{"serve", "--workers", "0", "--http", "127.0.0.1:0"}, c.storeArgs(c.url)...)...)
-	var addr string
-	poll(c.t, name+" listening", func() bool {
-		select {
-		case <-p.exited:
-			c.t.Fatalf("%s exited before it listened: %v", name, p.err)
-		default:
+	for attempt := 1; ; attempt++ {
+		addr := freeAddr(c.t)
+		p := startProc(c.t, name, false, append([]string{"serve", "--workers", "0", "--http", addr}, c.storeArgs(c.url)...)...)
+		exited := false
+		poll(c.t, name+" accepting connections on "+addr, func() bool {
+			select {
+			case <-p.exited:
+				exited = true
+				return true
+			default:
+			}
+			conn, err := net.Dial("tcp", addr)
+			if err == nil {
+				conn.Close()
+			}
+			return err == nil
+		})
+		if !exited {
+			return p, "http://" + addr + "/mcp"
 		}
-		addr = listenAddr(p.cmd.Process.Pid)
-		return addr != ""
-	})
-	return p, "http://" + addr + "/mcp"
+		if attempt == 3 {
+			c.t.Fatalf("%s exited before it served, 3 times: %v", name, p.err)
+		}
+	}
 }
 
-// listenAddr is the address a process listens on (IPv4 TCP), "" while it
-// listens on none: its socket inodes (/proc/PID/fd) matched against the
-// listening sockets in /proc/net/tcp. Linux only, as are these tests.
-func listenAddr(pid int) string {
-	table, err := os.ReadFile("/proc/net/tcp")
+// freeAddr is a loopback address with a port that was free just now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return ""
+		t.Fatal(err)
 	}
-	listening := map[string]string{} // inode -> ip:port
-	for _, line := range strings.Split(string(table), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) < 10 || f[3] != "0A" { // 0A: TCP_LISTEN
-			continue
-		}
-		hostHex, portHex, ok := strings.Cut(f[1], ":")
-		ip, err1 := strconv.ParseUint(hostHex, 16, 32)
-		port, err2 := strconv.ParseUint(portHex, 16, 16)
-		if !ok || err1 != nil || err2 != nil {
-			continue
-		}
-		// The address is in the kernel's (little-endian) byte order.
-		listening[f[9]] = fmt.Sprintf("%d.%d.%d.%d:%d", ip&0xff, ip>>8&0xff, ip>>16&0xff, ip>>24, port)
-	}
-	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	for _, fd := range fds {
-		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-		if inode, ok := strings.CutPrefix(target, "socket:["); ok && listening[strings.TrimSuffix(inode, "]")] != "" {
-			return listening[strings.TrimSuffix(inode, "]")]
-		}
-	}
-	return ""
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func or(a, b string) string {
