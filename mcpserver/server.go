@@ -92,6 +92,11 @@ type Server struct {
 	sessions map[*mcp.ServerSession]*session
 	byOwner  map[string]*session // sessions whose tasks have an owner
 	tools    map[string]*servedTool
+
+	infoMu    sync.Mutex
+	infos     map[string]*taskInfo // routing of tasks' events, learnt once (outbox.go)
+	nextSweep time.Time
+	listeners map[string]*sseWriter // open standalone SSE streams, by session id (http.go)
 }
 
 // New returns a front end serving opts.Catalog's tools from opts.Store. It
@@ -112,6 +117,8 @@ func New(opts Options) (*Server, error) {
 		prompts:   make(map[string]string),
 		resources: make(map[string]string),
 		templates: make(map[string]string),
+		infos:     make(map[string]*taskInfo),
+		listeners: make(map[string]*sseWriter),
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "wasmhost", Version: opts.Version}, &mcp.ServerOptions{
 		Capabilities: &mcp.ServerCapabilities{
@@ -175,32 +182,6 @@ func (s *Server) Close() {
 	s.relay.Close()
 	s.stop()
 	s.wg.Wait()
-}
-
-// dispatch turns store events into what clients of this process see:
-// status notifications, pushed input requests, log and progress messages.
-func (s *Server) dispatch(ctx context.Context, events <-chan tasks.Event) {
-	for e := range events {
-		if e.Kind == tasks.EventResync || e.TaskID == "" {
-			continue
-		}
-		t, err := s.store.Get(ctx, e.TaskID)
-		if err != nil {
-			continue // expired or gone; nobody to tell
-		}
-		sess := s.sessionOf(t.Owner)
-		if sess == nil {
-			continue // its client is served by another front end, or gone
-		}
-		switch e.Kind {
-		case tasks.EventStatus:
-			s.onStatus(sess, t, e.Status)
-		case tasks.EventLog:
-			sess.log(t, e.Data)
-		case tasks.EventProgress:
-			sess.progress(t, e.Data)
-		}
-	}
 }
 
 func (s *Server) onStatus(sess *session, t *tasks.Task, status tasks.Status) {

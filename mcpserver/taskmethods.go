@@ -78,6 +78,14 @@ func (s *Server) route(next mcp.MethodHandler) mcp.MethodHandler {
 				return res, err
 			}
 			return withTasksCapability(res)
+		case "logging/setLevel":
+			res, err := next(ctx, method, req)
+			if p, ok := req.GetParams().(*mcp.SetLoggingLevelParams); ok && err == nil {
+				if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
+					s.sessionFor(ss).setLogLevel(p.Level)
+				}
+			}
+			return res, err
 		case "tools/list":
 			res, err := next(ctx, method, req)
 			if err != nil {

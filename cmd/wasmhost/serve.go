@@ -7,10 +7,12 @@ import (
 	"os"
 	"sync"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/mcpserver"
+	"github.com/wasmhost/wasmhost/tasks"
 	"github.com/wasmhost/wasmhost/worker"
 )
 
@@ -140,7 +142,12 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	defer wg.Wait()
 	defer cancel()
 	if hf.addr != "" {
-		return hf.serve(ctx, srv, logger)
+		var events mcp.EventStore // nil: in memory, for this process's clients
+		if shared != nil {
+			// A client resumes its stream from any front end of the store.
+			events = shared.EventStore(tasks.StreamRetention{})
+		}
+		return hf.serve(ctx, srv, events, logger)
 	}
 	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
 }
