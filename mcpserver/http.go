@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,12 @@ type HTTPOptions struct {
 	AllowedHosts []string
 	// SessionTimeout closes stateful sessions idle this long; 0 means 30m.
 	SessionTimeout time.Duration
+	// Sessions, if set, keeps each stateful session's initialize params
+	// (for SessionTimeout after its last use) so that a front end sharing
+	// it takes over a session it does not know, under the same id: after
+	// a restart, or behind a load balancer without sticky sessions.
+	// tasks.Redis is one.
+	Sessions SessionStore
 	// EventStore keeps what is sent on each stream of a stateful session
 	// so that a client reconnecting with Last-Event-ID gets what it
 	// missed; nil means go-sdk's in-memory store (10 MiB over all
@@ -51,6 +58,7 @@ func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 	if opts.EventStore == nil {
 		opts.EventStore = mcp.NewMemoryEventStore(nil)
 	}
+	s.sessionStore, s.sessionTTL = opts.Sessions, opts.SessionTimeout
 	stateful := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Logger: logger, SessionTimeout: opts.SessionTimeout, EventStore: opts.EventStore})
 	stateless := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Logger: logger, Stateless: true})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,11 +73,26 @@ func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 			stateless.ServeHTTP(w, r)
 			return
 		}
+		id := r.Header.Get("Mcp-Session-Id")
+		switch {
+		case id != "":
+			s.revive(r, stateful, id)
+		case r.Method == http.MethodPost:
+			// A new session: its id must not be one a revival forces.
+			s.reviveMu.RLock()
+			defer s.reviveMu.RUnlock()
+		}
 		switch r.Method {
 		case http.MethodPost:
 			liftTaskFieldInBody(r)
 		case http.MethodGet:
 			s.serveListen(stateful, w, r)
+			return
+		case http.MethodDelete:
+			stateful.ServeHTTP(w, r)
+			if s.sessionStore != nil && validSessionID(id) {
+				_ = s.sessionStore.DeleteSession(context.WithoutCancel(r.Context()), id)
+			}
 			return
 		}
 		stateful.ServeHTTP(w, r)

@@ -201,3 +201,54 @@ func TestHTTPStreamResumes(t *testing.T) {
 		})
 	}
 }
+
+// A front end that goes away takes nothing with it: the client's session,
+// its tasks and what it missed on its stream are there on another front
+// end sharing the Redis (after a restart, or behind a load balancer without
+// sticky sessions).
+func TestHTTPSessionMovesToAnotherFrontEnd(t *testing.T) {
+	store := storeFor(t, "redis")
+	r := store.(*tasks.Redis)
+	serve := func() *httptest.Server {
+		_, srv, _ := newServer(t, store)
+		hs := httptest.NewServer(srv.HTTPHandler(mcpserver.HTTPOptions{EventStore: r.EventStore(tasks.StreamRetention{}), Sessions: r}))
+		t.Cleanup(hs.Close)
+		return hs
+	}
+	a, b := serve(), serve()
+
+	h := &httpSession{t: t, url: a.URL}
+	h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
+	h.post("notifications/initialized", map[string]any{}, false)
+	ctx, drop := context.WithCancel(context.Background())
+	defer drop()
+	stream := h.listen(ctx, "")
+	created := h.post("tools/call", map[string]any{
+		"name": "slow_compute", "arguments": map[string]any{"seconds": 2},
+		"task": map[string]any{"ttl": 60000}, "_meta": map[string]any{"progressToken": "p"},
+	}, true)
+	var res struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	if err := json.Unmarshal(created[len(created)-1].msg.Result, &res); err != nil || res.Task.TaskID == "" {
+		t.Fatalf("tools/call: %+v", created)
+	}
+	first := nextEvent(t, stream, isProgress(1))
+	drop()
+	h.post("tasks/result", map[string]any{"taskId": res.Task.TaskID}, true)
+	a.Close() // front end A is gone
+
+	h.url = b.URL
+	got := h.post("tasks/get", map[string]any{"taskId": res.Task.TaskID}, true)
+	var task wireTask
+	if m := got[len(got)-1].msg; m.Error != nil || json.Unmarshal(m.Result, &task) != nil || task.Status != "completed" {
+		t.Fatalf("tasks/get on the other front end: %+v", got)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	resumed := h.listen(rctx, first.id)
+	second := nextEvent(t, resumed, func(ev sseEvent) bool { return ev.id != "" })
+	if !isProgress(2)(second) {
+		t.Fatalf("first event after resuming on the other front end: %+v, want progress 2", second)
+	}
+}

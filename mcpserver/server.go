@@ -97,6 +97,13 @@ type Server struct {
 	infos     map[string]*taskInfo // routing of tasks' events, learnt once (outbox.go)
 	nextSweep time.Time
 	listeners map[string]*sseWriter // open standalone SSE streams, by session id (http.go)
+
+	// Taking over HTTP sessions (revive.go); set by HTTPHandler.
+	sessionStore SessionStore
+	sessionTTL   time.Duration
+	reviveMu     sync.RWMutex // a revival excludes new sessions: forcedID is theirs otherwise
+	idMu         sync.Mutex
+	forcedID     string
 }
 
 // New returns a front end serving opts.Catalog's tools from opts.Store. It
@@ -137,6 +144,7 @@ func New(opts Options) (*Server, error) {
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 		Logger:             slogFor(opts.Logger.Named("go-sdk")),
+		GetSessionID:       s.nextSessionID,
 	})
 	s.mcp.AddReceivingMiddleware(s.middleware)
 	if err := s.addTaskMethods(); err != nil {

@@ -29,6 +29,7 @@ type session struct {
 
 	mu       sync.Mutex
 	logLevel mcp.LoggingLevel // from logging/setLevel; "" sends none
+	saved    time.Time        // when keepSession last saved it
 }
 
 // attach registers ss so that events for its tasks reach it, until it

@@ -115,8 +115,14 @@ func (s *RedisEventStore) After(ctx context.Context, sessionID, streamID string,
 	}
 }
 
-// SessionClosed forgets every stream of the session.
-func (s *RedisEventStore) SessionClosed(ctx context.Context, sessionID string) error {
+// SessionClosed does nothing: go-sdk calls it also when a front end shuts
+// down, and the session's streams must outlive that for a client to resume
+// them on another front end. They expire StreamRetention.TTL after their
+// last message. ForgetSession deletes them at once.
+func (s *RedisEventStore) SessionClosed(context.Context, string) error { return nil }
+
+// ForgetSession deletes every stream of the session.
+func (s *RedisEventStore) ForgetSession(ctx context.Context, sessionID string) error {
 	// The session id, braced, is the hash tag: one slot on a cluster.
 	iter := s.r.client.Scan(ctx, 0, s.r.opts.Prefix+":sse:{"+escapeGlob(sessionID)+"}:*", 100).Iterator()
 	var keys []string
@@ -145,4 +151,33 @@ func escapeGlob(s string) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// SaveSession keeps what a front end needs to take an HTTP session over
+// (its initialize params) for ttl, under P:session:{id}.
+func (r *Redis) SaveSession(ctx context.Context, id string, data []byte, ttl time.Duration) error {
+	if err := r.client.Set(ctx, r.opts.Prefix+":session:{"+id+"}", data, ttl).Err(); err != nil {
+		return fmt.Errorf("keep session %s: %w", id, r.fail(ctx, err))
+	}
+	return nil
+}
+
+// LoadSession returns what SaveSession kept, or ErrNotFound.
+func (r *Redis) LoadSession(ctx context.Context, id string) ([]byte, error) {
+	data, err := r.client.Get(ctx, r.opts.Prefix+":session:{"+id+"}").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load session %s: %w", id, r.fail(ctx, err))
+	}
+	return data, nil
+}
+
+// DeleteSession forgets what SaveSession kept.
+func (r *Redis) DeleteSession(ctx context.Context, id string) error {
+	if err := r.client.Del(ctx, r.opts.Prefix+":session:{"+id+"}").Err(); err != nil {
+		return fmt.Errorf("forget session %s: %w", id, r.fail(ctx, err))
+	}
+	return nil
 }

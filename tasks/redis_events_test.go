@@ -66,12 +66,19 @@ func TestRedisEventStoreReplaysWhatWasMissed(t *testing.T) {
 		t.Fatalf("after 1: %v %v", got, err)
 	}
 
-	// A closed session's streams are gone, from every front end.
-	if err := two.SessionClosed(ctx, "s1"); err != nil {
+	// A session closed by one front end (it shuts down) can still be
+	// resumed on another; a forgotten one cannot.
+	if err := one.SessionClosed(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := replay(t, two, "s1", "a", 4); err != nil || fmt.Sprint(got) != "[m5]" {
+		t.Fatalf("after SessionClosed: %v %v", got, err)
+	}
+	if err := two.ForgetSession(ctx, "s1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := replay(t, one, "s1", "a", 1); !errors.Is(err, tasks.ErrEventsDropped) {
-		t.Fatalf("after SessionClosed: %v", err)
+		t.Fatalf("after ForgetSession: %v", err)
 	}
 }
 

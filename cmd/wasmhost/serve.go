@@ -143,11 +143,13 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	defer cancel()
 	if hf.addr != "" {
 		var events mcp.EventStore // nil: in memory, for this process's clients
+		var sessions mcpserver.SessionStore
 		if shared != nil {
-			// A client resumes its stream from any front end of the store.
-			events = shared.EventStore(tasks.StreamRetention{})
+			// A client resumes its session and streams from any front
+			// end of the store.
+			events, sessions = shared.EventStore(tasks.StreamRetention{}), shared
 		}
-		return hf.serve(ctx, srv, events, logger)
+		return hf.serve(ctx, srv, events, sessions, logger)
 	}
 	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
 }
