@@ -116,6 +116,7 @@ func (s *Server) startTask(ctx context.Context, sess *session, spec taskSpec, ki
 		TTL:          min(ttl, s.opts.MaxTaskTTL),
 		PollInterval: s.opts.PollInterval,
 	}
+	t.LogsMuted, t.LogFloor = sess.logFloor()
 	if p, ok := params.(interface{ GetProgressToken() any }); ok {
 		if tok := p.GetProgressToken(); tok != nil {
 			t.ProgressToken, _ = json.Marshal(tok)

@@ -237,3 +237,50 @@ func storeFor(t *testing.T, name string) tasks.Store {
 	})
 	return s
 }
+
+// Log lines a client's level filters out are never published by the guest's
+// worker, let alone queued: before logging/setLevel none is, after
+// setLevel error the info line is not, after setLevel debug it is.
+func TestFilteredLogLinesAreNotProduced(t *testing.T) {
+	store := tasks.NewMemory()
+	f := newFixture(t, store)
+	f.initialize("2025-11-25", map[string]any{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := store.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := func(level string) bool {
+		t.Helper()
+		if level != "" {
+			f.result("logging/setLevel", map[string]any{"level": level}, nil)
+		}
+		res := f.call("tools/call", map[string]any{
+			"name":      "release_notes",
+			"arguments": map[string]any{"version": "v1", "commits": []string{"feat: a"}, "audience": "users"},
+		})
+		if res.Error != nil {
+			t.Fatal(res.Error.Message)
+		}
+		// The store sends a task's events in order: its log line, if
+		// any, comes before its terminal status.
+		logged := false
+		for e := range events {
+			logged = logged || e.Kind == tasks.EventLog
+			if e.Kind == tasks.EventStatus && e.Status.Terminal() {
+				return logged
+			}
+		}
+		t.Fatal("the watch ended")
+		return false
+	}
+	for _, tc := range []struct {
+		level string
+		want  bool
+	}{{"", false}, {"error", false}, {"debug", true}} {
+		if got := published(tc.level); got != tc.want {
+			t.Errorf("level %q: log line published = %v, want %v", tc.level, got, tc.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
@@ -402,6 +403,18 @@ func (sess *session) setLogLevel(level mcp.LoggingLevel) {
 	sess.mu.Lock()
 	sess.logLevel = level
 	sess.mu.Unlock()
+}
+
+// logFloor is the client's log level as a task records it (the lines its
+// guest may publish): muted before logging/setLevel and above error.
+func (sess *session) logFloor() (muted bool, floor abi.LogLevel) {
+	sess.mu.Lock()
+	level, set := logLevels[sess.logLevel]
+	sess.mu.Unlock()
+	if !set || level >= len(mcpLogLevels) {
+		return true, 0
+	}
+	return false, abi.LogLevel(level)
 }
 
 // wantsLog reports whether the client's log level lets a guest log line
