@@ -114,6 +114,9 @@ func (e *GuestEnv) Detach(ctx context.Context) bool {
 // Log forwards a guest log line to watchers (the front end turns it into
 // notifications/message); the host has already written it to its log.
 func (e *GuestEnv) Log(level abi.LogLevel, msg string) {
+	if e.Task.LogsMuted || level < e.Task.LogFloor {
+		return // the client's log level filters it out: never published
+	}
 	data, _ := json.Marshal(tasks.LogData{Level: level, Message: msg})
 	e.publish(tasks.Event{Kind: tasks.EventLog, TaskID: e.Task.ID, Data: data})
 }

@@ -116,6 +116,7 @@ func (s *Server) startTask(ctx context.Context, sess *session, spec taskSpec, ki
 		TTL:          min(ttl, s.opts.MaxTaskTTL),
 		PollInterval: s.opts.PollInterval,
 	}
+	t.LogsMuted, t.LogFloor = sess.logFloor()
 	if p, ok := params.(interface{ GetProgressToken() any }); ok {
 		if tok := p.GetProgressToken(); tok != nil {
 			t.ProgressToken, _ = json.Marshal(tok)
@@ -124,6 +125,13 @@ func (s *Server) startTask(ctx context.Context, sess *session, spec taskSpec, ki
 	if err := s.store.Create(ctx, t); err != nil {
 		return nil, storeError(err)
 	}
+	// Known before any event can arrive. A plain call's notifications go
+	// on its request's stream (HTTP); a task's on the session's.
+	var notifyCtx context.Context
+	if kind == tasks.KindCall {
+		notifyCtx = ctx
+	}
+	s.track(t, notifyCtx)
 	if err := s.store.Queue().Enqueue(ctx, t.ID); err != nil {
 		_ = s.store.Fail(context.WithoutCancel(ctx), t.ID, "could not queue the task: "+err.Error())
 		return nil, storeError(err)
@@ -151,6 +159,7 @@ func (s *Server) follow(ctx context.Context, sess *session, id string) (*tasks.T
 			return nil, storeError(err)
 		}
 		if t.Status.Terminal() {
+			s.awaitFlushed(ctx, sess, id)
 			return t, nil
 		}
 		for key := range t.InputRequests {

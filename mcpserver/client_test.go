@@ -38,6 +38,8 @@ type message struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"error,omitempty"`
+
+	seq int // arrival order among everything the server wrote
 }
 
 func newWireClient(t *testing.T, r io.Reader, w io.Writer) *wireClient {
@@ -55,13 +57,15 @@ func newWireClient(t *testing.T, r io.Reader, w io.Writer) *wireClient {
 func (c *wireClient) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		var m message
+	for seq := 0; sc.Scan(); seq++ {
+		m := message{seq: seq}
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			c.t.Errorf("server wrote a line that is not JSON: %q", sc.Text())
 			continue
 		}
 		switch {
+		case m.Method == "ping" && m.ID != nil:
+			c.reply(m, map[string]any{}) // as every client must
 		case m.Method != "" && m.ID != nil:
 			c.requests <- m
 		case m.Method != "":

@@ -2,13 +2,16 @@ package mcpserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -22,6 +25,18 @@ type HTTPOptions struct {
 	AllowedHosts []string
 	// SessionTimeout closes stateful sessions idle this long; 0 means 30m.
 	SessionTimeout time.Duration
+	// Sessions, if set, keeps each stateful session's initialize params
+	// (for SessionTimeout after its last use) so that a front end sharing
+	// it takes over a session it does not know, under the same id: after
+	// a restart, or behind a load balancer without sticky sessions.
+	// tasks.Redis is one.
+	Sessions SessionStore
+	// EventStore keeps what is sent on each stream of a stateful session
+	// so that a client reconnecting with Last-Event-ID gets what it
+	// missed; nil means go-sdk's in-memory store (10 MiB over all
+	// sessions, this process only). tasks.Redis.EventStore shares it
+	// between front ends.
+	EventStore mcp.EventStore
 }
 
 // modernVersion is the first protocol version of the stateless lifecycle
@@ -40,7 +55,11 @@ func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 	}
 	get := func(*http.Request) *mcp.Server { return s.mcp }
 	logger := slogFor(s.logger.Named("http"))
-	stateful := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Logger: logger, SessionTimeout: opts.SessionTimeout})
+	if opts.EventStore == nil {
+		opts.EventStore = mcp.NewMemoryEventStore(nil)
+	}
+	s.sessionStore, s.sessionTTL = opts.Sessions, opts.SessionTimeout
+	stateful := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Logger: logger, SessionTimeout: opts.SessionTimeout, EventStore: opts.EventStore})
 	stateless := mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{Logger: logger, Stateless: true})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !hostAllowed(r, opts.AllowedHosts) {
@@ -54,8 +73,27 @@ func (s *Server) HTTPHandler(opts HTTPOptions) http.Handler {
 			stateless.ServeHTTP(w, r)
 			return
 		}
-		if r.Method == http.MethodPost {
+		id := r.Header.Get("Mcp-Session-Id")
+		switch {
+		case id != "":
+			s.revive(r, stateful, id)
+		case r.Method == http.MethodPost:
+			// A new session: its id must not be one a revival forces.
+			s.reviveMu.RLock()
+			defer s.reviveMu.RUnlock()
+		}
+		switch r.Method {
+		case http.MethodPost:
 			liftTaskFieldInBody(r)
+		case http.MethodGet:
+			s.serveListen(stateful, w, r)
+			return
+		case http.MethodDelete:
+			stateful.ServeHTTP(w, r)
+			if s.sessionStore != nil && validSessionID(id) {
+				_ = s.sessionStore.DeleteSession(context.WithoutCancel(r.Context()), id)
+			}
+			return
 		}
 		stateful.ServeHTTP(w, r)
 	})
@@ -164,3 +202,82 @@ const (
 	codeHeaderMismatch          = -32020
 	codeMissingClientCapability = -32021
 )
+
+// sseWriter wraps the response of a session's standalone SSE stream (its
+// GET) so that the front end can write notifications go-sdk has no API
+// for (notifications/tasks/status) between go-sdk's own events: go-sdk
+// writes each event with one Write, and both go through mu.
+type sseWriter struct {
+	http.ResponseWriter
+	mu     sync.Mutex
+	open   bool // go-sdk has written the headers; the stream is live
+	closed bool // the handler returned; w must not be touched
+}
+
+func (w *sseWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.open = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *sseWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *sseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// notify writes one JSON-RPC notification as an SSE event. It reports
+// false when the stream is not (or no longer) open. The event carries no
+// id: it is not kept for replay (status notifications are advisory; a
+// resumed client polls tasks/get).
+func (w *sseWriter) notify(method string, params any) bool {
+	data, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params})
+	if err != nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.open || w.closed {
+		return false
+	}
+	if _, err := fmt.Fprintf(w.ResponseWriter, "event: message\ndata: %s\n\n", data); err != nil {
+		return false
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+	return true
+}
+
+// serveListen serves a session's standalone SSE stream through an
+// sseWriter registered under its session id while it lasts.
+func (s *Server) serveListen(h http.Handler, w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("Mcp-Session-Id")
+	if id == "" {
+		h.ServeHTTP(w, r)
+		return
+	}
+	sw := &sseWriter{ResponseWriter: w}
+	s.infoMu.Lock()
+	s.listeners[id] = sw
+	s.infoMu.Unlock()
+	defer func() {
+		sw.mu.Lock()
+		sw.closed = true
+		sw.mu.Unlock()
+		s.infoMu.Lock()
+		if s.listeners[id] == sw {
+			delete(s.listeners, id)
+		}
+		s.infoMu.Unlock()
+	}()
+	h.ServeHTTP(sw, r)
+}
+
+// listener returns the open standalone stream of an HTTP session, or nil.
+func (s *Server) listener(sessionID string) *sseWriter {
+	s.infoMu.Lock()
+	defer s.infoMu.Unlock()
+	return s.listeners[sessionID]
+}

@@ -97,6 +97,18 @@ type Server struct {
 	sessions map[*mcp.ServerSession]*session
 	byOwner  map[string]*session // sessions whose tasks have an owner
 	tools    map[string]*servedTool
+
+	infoMu    sync.Mutex
+	infos     map[string]*taskInfo // routing of tasks' events, learnt once (outbox.go)
+	nextSweep time.Time
+	listeners map[string]*sseWriter // open standalone SSE streams, by session id (http.go)
+
+	// Taking over HTTP sessions (revive.go); set by HTTPHandler.
+	sessionStore SessionStore
+	sessionTTL   time.Duration
+	reviveMu     sync.RWMutex // a revival excludes new sessions: forcedID is theirs otherwise
+	idMu         sync.Mutex
+	forcedID     string
 }
 
 // New returns a front end serving opts.Catalog's tools from opts.Store. It
@@ -117,6 +129,8 @@ func New(opts Options) (*Server, error) {
 		prompts:   make(map[string]string),
 		resources: make(map[string]string),
 		templates: make(map[string]string),
+		infos:     make(map[string]*taskInfo),
+		listeners: make(map[string]*sseWriter),
 	}
 	s.mcp = mcp.NewServer(&mcp.Implementation{Name: "wasmhost", Version: opts.Version}, &mcp.ServerOptions{
 		Capabilities: &mcp.ServerCapabilities{
@@ -135,6 +149,7 @@ func New(opts Options) (*Server, error) {
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 		Logger:             slogFor(opts.Logger.Named("go-sdk")),
+		GetSessionID:       s.nextSessionID,
 	})
 	s.mcp.AddReceivingMiddleware(s.middleware)
 	if opts.Ready != nil && opts.ReadyWait > 0 {
@@ -183,32 +198,6 @@ func (s *Server) Close() {
 	s.relay.Close()
 	s.stop()
 	s.wg.Wait()
-}
-
-// dispatch turns store events into what clients of this process see:
-// status notifications, pushed input requests, log and progress messages.
-func (s *Server) dispatch(ctx context.Context, events <-chan tasks.Event) {
-	for e := range events {
-		if e.Kind == tasks.EventResync || e.TaskID == "" {
-			continue
-		}
-		t, err := s.store.Get(ctx, e.TaskID)
-		if err != nil {
-			continue // expired or gone; nobody to tell
-		}
-		sess := s.sessionOf(t.Owner)
-		if sess == nil {
-			continue // its client is served by another front end, or gone
-		}
-		switch e.Kind {
-		case tasks.EventStatus:
-			s.onStatus(sess, t, e.Status)
-		case tasks.EventLog:
-			sess.log(t, e.Data)
-		case tasks.EventProgress:
-			sess.progress(t, e.Data)
-		}
-	}
 }
 
 func (s *Server) onStatus(sess *session, t *tasks.Task, status tasks.Status) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -24,6 +25,11 @@ type session struct {
 	conn  *stdioConn      // nil where go-sdk owns the connection (HTTP)
 	owner string          // "" for the stateless 2026-07-28 lifecycle: no owner
 	ctx   context.Context // ends when the client disconnects
+	out   *outbox         // its notifications, written in order by one goroutine
+
+	mu       sync.Mutex
+	logLevel mcp.LoggingLevel // from logging/setLevel; "" sends none
+	saved    time.Time        // when keepSession last saved it
 }
 
 // attach registers ss so that events for its tasks reach it, until it
@@ -31,6 +37,8 @@ type session struct {
 func (s *Server) attach(ss *mcp.ServerSession, conn *stdioConn, owner string) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{s: s, ss: ss, conn: conn, owner: owner, ctx: ctx}
+	sess.out = newOutbox(sess)
+	go sess.out.run(ctx)
 	s.mu.Lock()
 	s.sessions[ss] = sess
 	if owner != "" {
@@ -155,58 +163,73 @@ func withRelatedTask(meta mcp.Meta, t *tasks.Task) mcp.Meta {
 	return meta
 }
 
-// notifyStatus sends notifications/tasks/status where the connection lets
-// us send custom notifications; a failure is logged, never swallowed.
+// notifyStatus sends notifications/tasks/status: over stdio on the
+// connection, over HTTP on the session's standalone SSE stream (go-sdk has
+// no API for custom notifications; see sseWriter). A client with no stream
+// open polls. A failure is logged, never swallowed.
 func (sess *session) notifyStatus(t *tasks.Task, status tasks.Status) {
-	if sess.conn == nil || sess.modern() {
+	if sess.modern() {
 		return
 	}
 	wt := sess.s.wireTask(t)
 	if status != tasks.Completed {
 		wt.Status = status // the status this event reports, which may have moved on
 	}
-	if err := sess.conn.Notify(sess.ctx, "notifications/tasks/status", wt); err != nil {
-		sess.s.logger.Warn("could not send task status notification", "task", t.ID, "status", status, "error", err)
+	const method = "notifications/tasks/status"
+	if sess.conn != nil {
+		if err := sess.conn.Notify(sess.ctx, method, wt); err != nil {
+			sess.s.logger.Warn("could not send task status notification", "task", t.ID, "status", status, "error", err)
+		}
+		return
+	}
+	if l := sess.s.listener(sess.ss.ID()); l == nil || !l.notify(method, wt) {
+		sess.s.logger.Debug("no open stream for a task status notification; the client polls", "task", t.ID, "status", status)
 	}
 }
 
 var mcpLogLevels = [...]mcp.LoggingLevel{"debug", "info", "notice", "warning", "error"}
 
-func (sess *session) log(t *tasks.Task, data json.RawMessage) {
+// mcpLevel maps a guest's log level onto MCP's.
+func mcpLevel(l abi.LogLevel) mcp.LoggingLevel {
+	return mcpLogLevels[min(max(int(l), 0), len(mcpLogLevels)-1)]
+}
+
+func (sess *session) log(ti *taskInfo, data json.RawMessage) {
 	var l tasks.LogData
 	if json.Unmarshal(data, &l) != nil {
 		return
 	}
-	level := mcpLogLevels[min(max(int(l.Level), 0), len(mcpLogLevels)-1)]
-	err := sess.ss.Log(sess.ctx, &mcp.LoggingMessageParams{
-		Level:  level,
-		Logger: t.Tool,
+	err := sess.ss.Log(ti.notifyCtx(sess.ctx), &mcp.LoggingMessageParams{
+		Level:  mcpLevel(l.Level),
+		Logger: ti.tool,
 		Data:   l.Message,
-		Meta:   withRelatedTask(nil, t),
+		Meta:   ti.relatedMeta(),
 	})
 	if err != nil {
-		sess.s.logger.Warn("could not send log message", "task", t.ID, "error", err)
+		sess.s.logger.Warn("could not send log message", "task", ti.id, "error", err)
 	}
 }
 
-func (sess *session) progress(t *tasks.Task, data json.RawMessage) {
-	if len(t.ProgressToken) == 0 {
+func (sess *session) progress(ti *taskInfo, data json.RawMessage) {
+	if len(ti.progressToken) == 0 {
 		return
 	}
 	var p abi.Progress
 	var token any
-	if json.Unmarshal(data, &p) != nil || json.Unmarshal(t.ProgressToken, &token) != nil {
+	if json.Unmarshal(data, &p) != nil || json.Unmarshal(ti.progressToken, &token) != nil {
 		return
 	}
-	err := sess.ss.NotifyProgress(sess.ctx, &mcp.ProgressNotificationParams{
+	err := sess.ss.NotifyProgress(ti.notifyCtx(sess.ctx), &mcp.ProgressNotificationParams{
 		ProgressToken: token,
 		Progress:      p.Progress,
 		Total:         p.Total,
 		Message:       p.Message,
 	})
 	if err != nil {
-		sess.s.logger.Warn("could not send progress notification", "task", t.ID, "error", err)
+		sess.s.logger.Warn("could not send progress notification", "task", ti.id, "error", err)
+		return
 	}
+	ti.progressed.Store(true)
 }
 
 // pushGrace is how long a task's new questions wait for the client to look

@@ -59,6 +59,9 @@ func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	route := s.route(next)
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		res, err := route(ctx, method, req)
+		if ss, ok := req.GetSession().(*mcp.ServerSession); ok && err == nil && s.sessionStore != nil {
+			s.keepSession(ctx, s.sessionFor(ss))
+		}
 		// go-sdk stamps resultType on its own results for 2026-07-28
 		// clients; the results we build need it too.
 		if raw, ok := res.(*rawResult); ok && raw != nil && raw.body["resultType"] == nil {
@@ -79,6 +82,14 @@ func (s *Server) route(next mcp.MethodHandler) mcp.MethodHandler {
 				return res, err
 			}
 			return withTasksCapability(res)
+		case "logging/setLevel":
+			res, err := next(ctx, method, req)
+			if p, ok := req.GetParams().(*mcp.SetLoggingLevelParams); ok && err == nil {
+				if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
+					s.sessionFor(ss).setLogLevel(p.Level)
+				}
+			}
+			return res, err
 		case "tools/list":
 			res, err := next(ctx, method, req)
 			if err != nil {

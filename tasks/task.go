@@ -95,6 +95,11 @@ type Task struct {
 	Accepts []string `json:"accepts,omitempty"`
 	// ProgressToken is the client's token from the originating request.
 	ProgressToken json.RawMessage `json:"progressToken,omitempty"`
+	// LogsMuted and LogFloor say which guest log lines the client wanted
+	// when the call started (its logging/setLevel): none when muted, else
+	// those at LogFloor or above. Lines it did not want are not published.
+	LogsMuted bool         `json:"logsMuted,omitempty"`
+	LogFloor  abi.LogLevel `json:"logFloor,omitempty"`
 	// Idempotent tools may be re-run from the start after a worker died.
 	Idempotent bool `json:"idempotent,omitempty"`
 	// Detachable: a KindCall whose guest may turn it into a KindTask (its

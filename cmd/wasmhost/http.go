@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmhost/wasmhost/mcpserver"
@@ -25,13 +26,13 @@ func (f *httpFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.allowedHosts, "allow-host", nil, "host name allowed in Host/Origin headers besides loopback (DNS rebinding protection); repeatable")
 }
 
-func (f *httpFlags) serve(ctx context.Context, srv *mcpserver.Server, logger hclog.Logger) error {
+func (f *httpFlags) serve(ctx context.Context, srv *mcpserver.Server, events mcp.EventStore, sessions mcpserver.SessionStore, logger hclog.Logger) error {
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is the port in use? pick another with --http)", f.addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", srv.HTTPHandler(mcpserver.HTTPOptions{AllowedHosts: f.allowedHosts}))
+	mux.Handle("/mcp", srv.HTTPHandler(mcpserver.HTTPOptions{AllowedHosts: f.allowedHosts, EventStore: events, Sessions: sessions}))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("serving MCP over HTTP", "url", "http://"+ln.Addr().String()+"/mcp")
 	done := make(chan error, 1)

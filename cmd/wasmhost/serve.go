@@ -9,10 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/mcpserver"
+	"github.com/wasmhost/wasmhost/tasks"
 	"github.com/wasmhost/wasmhost/worker"
 )
 
@@ -165,7 +167,14 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	defer wg.Wait()
 	defer cancel()
 	if hf.addr != "" {
-		return hf.serve(ctx, srv, logger)
+		var events mcp.EventStore // nil: in memory, for this process's clients
+		var sessions mcpserver.SessionStore
+		if shared != nil {
+			// A client resumes its session and streams from any front
+			// end of the store.
+			events, sessions = shared.EventStore(tasks.StreamRetention{}), shared
+		}
+		return hf.serve(ctx, srv, events, sessions, logger)
 	}
 	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
 }

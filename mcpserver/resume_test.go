@@ -1,0 +1,254 @@
+package mcpserver_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/wasmhost/wasmhost/mcpserver"
+	"github.com/wasmhost/wasmhost/tasks"
+)
+
+// sseEvent is one server-sent event: its id and its JSON-RPC message.
+type sseEvent struct {
+	id  string
+	msg message
+}
+
+// readEvents parses an SSE body into ch until it ends.
+func readEvents(body io.Reader, ch chan<- sseEvent) {
+	defer close(ch)
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	var ev sseEvent
+	var data []byte
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if len(data) > 0 {
+				_ = json.Unmarshal(data, &ev.msg)
+				ch <- ev
+			}
+			ev, data = sseEvent{}, nil
+		case strings.HasPrefix(line, "id: "):
+			ev.id = strings.TrimPrefix(line, "id: ")
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, strings.TrimPrefix(line, "data: ")...)
+		}
+	}
+}
+
+// httpSession is a raw 2025-11-25 Streamable HTTP session.
+type httpSession struct {
+	t   *testing.T
+	url string
+	id  string
+	seq int
+}
+
+// post sends one message and returns the response events.
+func (h *httpSession) post(method string, params any, call bool) []sseEvent {
+	h.t.Helper()
+	msg := map[string]any{"jsonrpc": "2.0", "method": method, "params": params}
+	if call {
+		h.seq++
+		msg["id"] = h.seq
+	}
+	body, _ := json.Marshal(msg)
+	req, _ := http.NewRequest(http.MethodPost, h.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	if h.id != "" {
+		req.Header.Set("Mcp-Session-Id", h.id)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(resp.Body)
+		h.t.Fatalf("%s: HTTP %d %s", method, resp.StatusCode, b)
+	}
+	if id := resp.Header.Get("Mcp-Session-Id"); id != "" {
+		h.id = id
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		var m message
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return []sseEvent{{msg: m}}
+	}
+	ch := make(chan sseEvent, 64)
+	readEvents(resp.Body, ch)
+	var out []sseEvent
+	for ev := range ch {
+		out = append(out, ev)
+	}
+	return out
+}
+
+// listen opens the session's standalone stream, resuming after lastID
+// when it is not empty.
+func (h *httpSession) listen(ctx context.Context, lastID string) <-chan sseEvent {
+	h.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	req.Header.Set("Mcp-Session-Id", h.id)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("GET: HTTP %d", resp.StatusCode)
+	}
+	ch := make(chan sseEvent, 64)
+	go func() {
+		defer resp.Body.Close()
+		readEvents(resp.Body, ch)
+	}()
+	return ch
+}
+
+func nextEvent(t *testing.T, ch <-chan sseEvent, ok func(sseEvent) bool) sseEvent {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev, open := <-ch:
+			if !open {
+				t.Fatal("the stream ended")
+			}
+			if ok(ev) {
+				return ev
+			}
+		case <-timeout:
+			t.Fatal("no matching event within 30s")
+		}
+	}
+}
+
+func isProgress(n float64) func(sseEvent) bool {
+	return func(ev sseEvent) bool {
+		var p struct{ Progress float64 }
+		return ev.msg.Method == "notifications/progress" && json.Unmarshal(ev.msg.Params, &p) == nil && p.Progress == n
+	}
+}
+
+// A client whose standalone stream drops reconnects with Last-Event-ID and
+// gets exactly what was sent meanwhile, from the in-memory event store and
+// from the Redis one.
+func TestHTTPStreamResumes(t *testing.T) {
+	for _, name := range []string{"memory", "redis"} {
+		t.Run(name, func(t *testing.T) {
+			store := storeFor(t, name)
+			_, srv, _ := newServer(t, store)
+			var events mcp.EventStore
+			if r, ok := store.(*tasks.Redis); ok {
+				events = r.EventStore(tasks.StreamRetention{})
+			}
+			hs := httptest.NewServer(srv.HTTPHandler(mcpserver.HTTPOptions{EventStore: events}))
+			t.Cleanup(hs.Close)
+			h := &httpSession{t: t, url: hs.URL}
+			h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
+			h.post("notifications/initialized", map[string]any{}, false)
+
+			ctx, drop := context.WithCancel(context.Background())
+			defer drop()
+			stream := h.listen(ctx, "")
+			// A task whose progress (once a second, two seconds) goes to
+			// the session's standalone stream.
+			created := h.post("tools/call", map[string]any{
+				"name": "slow_compute", "arguments": map[string]any{"seconds": 2},
+				"task": map[string]any{"ttl": 60000}, "_meta": map[string]any{"progressToken": "p"},
+			}, true)
+			var res struct {
+				Task struct{ TaskID string } `json:"task"`
+			}
+			if err := json.Unmarshal(created[len(created)-1].msg.Result, &res); err != nil || res.Task.TaskID == "" {
+				t.Fatalf("tools/call: %+v", created)
+			}
+			first := nextEvent(t, stream, isProgress(1))
+			if first.id == "" {
+				t.Fatal("the event has no id to resume from")
+			}
+			drop() // the connection is lost
+
+			// tasks/result returns once the task's notifications went out.
+			h.post("tasks/result", map[string]any{"taskId": res.Task.TaskID}, true)
+
+			rctx, stop := context.WithCancel(context.Background())
+			defer stop() // before the server's cleanup, which waits for open requests
+			resumed := h.listen(rctx, first.id)
+			second := nextEvent(t, resumed, func(ev sseEvent) bool { return ev.id != "" })
+			if !isProgress(2)(second) {
+				t.Fatalf("first event after resuming: %+v, want progress 2", second)
+			}
+		})
+	}
+}
+
+// A front end that goes away takes nothing with it: the client's session,
+// its tasks and what it missed on its stream are there on another front
+// end sharing the Redis (after a restart, or behind a load balancer without
+// sticky sessions).
+func TestHTTPSessionMovesToAnotherFrontEnd(t *testing.T) {
+	store := storeFor(t, "redis")
+	r := store.(*tasks.Redis)
+	serve := func() *httptest.Server {
+		_, srv, _ := newServer(t, store)
+		hs := httptest.NewServer(srv.HTTPHandler(mcpserver.HTTPOptions{EventStore: r.EventStore(tasks.StreamRetention{}), Sessions: r}))
+		t.Cleanup(hs.Close)
+		return hs
+	}
+	a, b := serve(), serve()
+
+	h := &httpSession{t: t, url: a.URL}
+	h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
+	h.post("notifications/initialized", map[string]any{}, false)
+	ctx, drop := context.WithCancel(context.Background())
+	defer drop()
+	stream := h.listen(ctx, "")
+	created := h.post("tools/call", map[string]any{
+		"name": "slow_compute", "arguments": map[string]any{"seconds": 2},
+		"task": map[string]any{"ttl": 60000}, "_meta": map[string]any{"progressToken": "p"},
+	}, true)
+	var res struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	if err := json.Unmarshal(created[len(created)-1].msg.Result, &res); err != nil || res.Task.TaskID == "" {
+		t.Fatalf("tools/call: %+v", created)
+	}
+	first := nextEvent(t, stream, isProgress(1))
+	drop()
+	h.post("tasks/result", map[string]any{"taskId": res.Task.TaskID}, true)
+	a.Close() // front end A is gone
+
+	h.url = b.URL
+	got := h.post("tasks/get", map[string]any{"taskId": res.Task.TaskID}, true)
+	var task wireTask
+	if m := got[len(got)-1].msg; m.Error != nil || json.Unmarshal(m.Result, &task) != nil || task.Status != "completed" {
+		t.Fatalf("tasks/get on the other front end: %+v", got)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	resumed := h.listen(rctx, first.id)
+	second := nextEvent(t, resumed, func(ev sseEvent) bool { return ev.id != "" })
+	if !isProgress(2)(second) {
+		t.Fatalf("first event after resuming on the other front end: %+v, want progress 2", second)
+	}
+}
