@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -20,24 +21,7 @@ import (
 // holds it: not the task records, the stream, the logs or the result.
 func TestGrantsAcrossProcesses(t *testing.T) {
 	const token = "tok-distributed-5e1f0b93c2"
-	t.Setenv("WASMHOST_TEST_TRACKER_TOKEN", token) // inherited by the processes
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+token {
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprint(w, `{"message":"Bad credentials"}`)
-			return
-		}
-		fmt.Fprint(w, `[{"number":1,"title":"Valve sticks","state":"open"}]`)
-	}))
-	defer srv.Close()
-	u, _ := url.Parse(srv.URL)
-	grants := filepath.Join(t.TempDir(), "grants.json")
-	if err := os.WriteFile(grants, []byte(fmt.Sprintf(`{"plugins": {"tracker": {
-  "hosts": [{"host": "127.0.0.1", "port": %s, "plainHTTP": true, "private": true, "pathPrefix": "/repos/"}],
-  "config": {"base_url": {"value": %q}},
-  "secrets": {"token": {"env": "WASMHOST_TEST_TRACKER_TOKEN"}}}}}`, u.Port(), srv.URL)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	grants := trackerGrants(t, token)
 
 	c := newCluster(t)
 	granted := startProc(t, "granted worker", false, append([]string{"worker", "--workers", "2", "--grants", grants}, c.storeArgs(c.url)...)...)
@@ -68,6 +52,89 @@ func TestGrantsAcrossProcesses(t *testing.T) {
 	}
 	if strings.Contains(everything, token) {
 		t.Errorf("the secret reached a log, a result or Redis")
+	}
+}
+
+// trackerGrants starts a loopback tracker that wants token, sets the
+// environment variable the grants name (the processes inherit it), and
+// writes a grants file granting the tracker plugin the server and token.
+func trackerGrants(t *testing.T, token string) string {
+	t.Setenv("WASMHOST_TEST_TRACKER_TOKEN", token)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"message":"Bad credentials"}`)
+			return
+		}
+		fmt.Fprint(w, `[{"number":1,"title":"Valve sticks","state":"open"}]`)
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	grants := filepath.Join(t.TempDir(), "grants.json")
+	if err := os.WriteFile(grants, []byte(fmt.Sprintf(`{"plugins": {"tracker": {
+  "hosts": [{"host": "127.0.0.1", "port": %s, "plainHTTP": true, "private": true, "pathPrefix": "/repos/"}],
+  "config": {"base_url": {"value": %q}},
+  "secrets": {"token": {"env": "WASMHOST_TEST_TRACKER_TOKEN"}}}}}`, u.Port(), srv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return grants
+}
+
+// TestGrantsOverHTTPEmbedded: one `wasmhost serve --http` with the embedded
+// store (no Redis), called over stateless 2026-07-28 HTTP: granted, the
+// tracker answers; without grants, the call is refused saying how to grant;
+// with asking on, the question comes back as an input request (MRTR) and
+// the answer decides.
+func TestGrantsOverHTTPEmbedded(t *testing.T) {
+	const token = "tok-http-embedded-77c2d1"
+	grants := trackerGrants(t, token)
+	askFile := filepath.Join(t.TempDir(), "ask.json")
+	if err := os.WriteFile(askFile, []byte(`{"ask": true, "plugins": {"tracker": {"config": {"base_url": {"value": "https://127.0.0.1"}}}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	serve := func(name string, extra ...string) (*proc, string) {
+		args := append([]string{"serve", "--http", "127.0.0.1:0", "--plugins", pluginsDir, "--cache-dir", cacheDir, "--log-level", "info"}, extra...)
+		p := startProc(t, name, false, args...)
+		return p, p.waitLog(regexp.MustCompile(`serving MCP over HTTP: url=(\S+)`))[1]
+	}
+	call := map[string]any{"name": "list_issues", "arguments": map[string]any{"repo": "acme/valves"}}
+	clone := func() map[string]any {
+		m := map[string]any{}
+		for k, v := range call {
+			m[k] = v
+		}
+		return m
+	}
+
+	grantedProc, granted := serve("granted", "--grants", grants)
+	r, rerr := modernCall(t, granted, "tools/call", clone())
+	if rerr != nil || r["isError"] == true || !strings.Contains(toJSON(r["content"]), "Valve sticks") {
+		t.Errorf("granted: %v %+v", r, rerr)
+	}
+	_, bare := serve("no grants")
+	r, rerr = modernCall(t, bare, "tools/call", clone())
+	if rerr != nil || r["isError"] != true || !strings.Contains(toJSON(r["content"]), "--grants FILE") {
+		t.Errorf("no grants: %v %+v", r, rerr)
+	}
+	if strings.Contains(grantedProc.log.String(), token) {
+		t.Error("the token is in the log")
+	}
+
+	_, asking := serve("asking", "--grants", askFile)
+	r1, rerr := modernCall(t, asking, "tools/call", clone())
+	if rerr != nil || r1["resultType"] != "input_required" || !strings.Contains(toJSON(r1["inputRequests"]), "127.0.0.1") {
+		t.Fatalf("asking, round 1: %v %+v, want input_required asking about 127.0.0.1", r1, rerr)
+	}
+	var key string
+	for k := range r1["inputRequests"].(map[string]any) {
+		key = k
+	}
+	round2 := clone()
+	round2["requestState"] = r1["requestState"]
+	round2["inputResponses"] = map[string]any{key: map[string]any{"action": "accept", "content": map[string]any{"decision": "deny"}}}
+	r2, rerr := modernCall(t, asking, "tools/call", round2)
+	if rerr != nil || r2["isError"] != true || !strings.Contains(toJSON(r2["content"]), "did not allow it") {
+		t.Errorf("asking, denied: %v %+v", r2, rerr)
 	}
 }
 
