@@ -421,3 +421,67 @@ func TestHostileResults(t *testing.T) {
 	}
 	stillServes(t, r)
 }
+
+func TestHostileRunaways(t *testing.T) {
+	noLeaks(t)
+	// recurse calls itself forever: function index 3 + 3 imports.
+	var recurse []byte
+	for range 4 {
+		recurse = hostile.I32Const(recurse, 0)
+	}
+	recurse = append(recurse, 0x10, 6)
+	// Grow by 1 MiB until memory.grow fails (-1), then trap.
+	grow := append([]byte{0x03, 0x40}, hostile.I32Const(nil, 16)...)
+	grow = append(grow, 0x40, 0x00)
+	grow = hostile.I32Const(grow, -1)
+	grow = append(grow, 0x47, 0x0d, 0x00, 0x0b) // i32.ne br_if 0 end
+	cases := []struct {
+		name   string
+		budget time.Duration
+		call   func(p hostile.Plugin) []byte
+		want   error
+	}{
+		{"endless loop", 2 * time.Second, func(p hostile.Plugin) []byte { return p.Return(hostile.Loop) }, ErrRunBudget},
+		// wazero lets the stack grow to 400 MB before it traps: seconds.
+		{"stack overflow", time.Hour, func(p hostile.Plugin) []byte { return recurse }, ErrGuestTrapped},
+		{"memory bomb", time.Hour, func(p hostile.Plugin) []byte { return p.Return(append(grow, hostile.Unreachable...)) }, ErrGuestTrapped},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := newRuntime(t, Options{RunBudget: tc.budget, MemoryLimitMiB: 64})
+			p := rawPlugin()
+			p.Call = tc.call(p)
+			pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "run.wasm", p.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pl.Close(context.Background())
+			err = within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, nil); return err })
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Call: %v; want %v", err, tc.want)
+			}
+			stillServes(t, r)
+		})
+	}
+}
+
+// TestHostileRunBudgetSkipsWaiting: time spent waiting for a person's
+// answer does not count against the run-time budget.
+func TestHostileRunBudgetSkipsWaiting(t *testing.T) {
+	const budget = 2 * time.Second
+	r, _ := newRuntime(t, Options{RunBudget: budget})
+	pl := stormPlugin(t, r, `{"message":"take your time","requestedSchema":{"type":"object"}}`, func(p hostile.Plugin) []byte {
+		return p.CallImport(nil, 2, 1)
+	})
+	env := &testEnv{input: func(ctx context.Context, _ []abi.InputRequest) ([]abi.InputResponse, error) {
+		select { // a person who thinks longer than the budget
+		case <-time.After(2 * budget):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []abi.InputResponse{{Result: []byte(`{"action":"accept","content":{}}`)}}, nil
+	}}
+	if _, err := pl.Call(context.Background(), "raw", nil, env); err != nil {
+		t.Fatalf("Call: %v", err)
+	}
+}

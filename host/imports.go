@@ -34,6 +34,9 @@ type callState struct {
 	// asked counts the input requests of the call, against
 	// MaxInputRequestsPerCall.
 	asked int
+	// clock is the call's run-time budget, stopped while Env.Input waits;
+	// nil outside calls.
+	clock *runClock
 }
 
 // MaxInputRequestsPerCall caps the questions (elicitations, sampling and
@@ -190,7 +193,9 @@ func (st *callState) ask(reqs []abi.InputRequest) []abi.InputResponse {
 		}
 		return failed(len(reqs), fmt.Sprintf("this call has asked more than %d questions; the host refuses more", MaxInputRequestsPerCall))
 	}
+	st.clock.waiting()
 	resps, err := st.env.Input(st.ctx, reqs)
+	st.clock.resumed()
 	if st.ctx.Err() != nil {
 		return nil
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	// spent waiting in Env.Input for a person to answer. 0 means
 	// DefaultCallTimeout.
 	CallTimeout time.Duration
+	// RunBudget caps the time one call runs, not counting time spent
+	// waiting in Env.Input for a person. 0 means DefaultRunBudget; a
+	// budget of CallTimeout or more has no effect.
+	RunBudget time.Duration
 	// PoolSize is the number of pre-initialised, never-used instances kept
 	// per plugin so that a call does not pay for starting the guest's
 	// runtime (~3 ms for Go). Each costs a few MiB. 0 means
@@ -88,6 +92,10 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = DefaultCallTimeout
 	}
+	if opts.RunBudget <= 0 {
+		opts.RunBudget = DefaultRunBudget
+	}
+	opts.RunBudget = min(opts.RunBudget, opts.CallTimeout)
 	if opts.PoolSize == 0 {
 		opts.PoolSize = DefaultPoolSize
 	}

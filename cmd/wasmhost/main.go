@@ -99,6 +99,7 @@ type runtimeFlags struct {
 	cacheDir    string
 	memoryMiB   uint32
 	callTimeout time.Duration
+	runBudget   time.Duration
 	logLevel    string
 	// buildNetwork lets source plugin builds download modules.
 	buildNetwork bool
@@ -112,6 +113,7 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", "directory for compiled and built plugins (default: the user cache dir, e.g. ~/.cache/wasmhost)")
 	cmd.Flags().Uint32Var(&f.memoryMiB, "memory-limit", 256, "memory cap per tool call, in MiB")
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 30*time.Minute, "wall-clock limit per tool call, including time spent waiting for the user")
+	cmd.Flags().DurationVar(&f.runBudget, "run-budget", host.DefaultRunBudget, "run time per tool call, not counting time spent waiting for the user's answers")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
 	cmd.Flags().Uint32Var(&f.suspendedMiB, "suspended-memory", 8192, "memory, in MiB, that guests waiting for a person's answer may hold between them, counting each at its --memory-limit; past it a waiting guest keeps its run slot")
 	cmd.Flags().IntVar(&f.perPlugin, "per-plugin", 0, "guests of one plugin that may run at once, so that one plugin cannot take every slot (default: half of --workers)")
@@ -154,6 +156,7 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 		CacheDir:       filepath.Join(root, "compile"),
 		MemoryLimitMiB: f.memoryMiB,
 		CallTimeout:    f.callTimeout,
+		RunBudget:      f.runBudget,
 		Logger:         logger.Named("host"),
 	})
 	if err != nil {
