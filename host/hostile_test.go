@@ -109,6 +109,16 @@ func TestHostileModulesRefusedAtLoad(t *testing.T) {
 			p.Call = grow
 		}, "grows a table"},
 		{"200 000 nested blocks", func(p *hostile.Plugin) { p.Init = hostile.Nested(200_000) }, "nest"},
+		{"a br_table of 100 000 targets", func(p *hostile.Plugin) {
+			b := hostile.I32Const([]byte{0x02, 0x40}, 0)
+			b = hostile.U32(append(b, 0x0e), 100_000)
+			b = append(b, make([]byte, 100_001)...)
+			p.Call = p.Return(append(b, 0x0b))
+		}, "br_table targets"},
+		{"a billion locals", func(p *hostile.Plugin) {
+			p.Tables = nil
+			p.LocalsBomb = true
+		}, "locals"},
 		{"ABI version 2", func(p *hostile.Plugin) { p.Version = 2 }, "ABI v2"},
 		{"no wasmhost_call", func(p *hostile.Plugin) { p.Omit = map[string]bool{abi.ExportCall: true} }, "missing exports wasmhost_call"},
 		{"no _initialize", func(p *hostile.Plugin) { p.Omit = map[string]bool{"_initialize": true} }, "_initialize"},
