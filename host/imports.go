@@ -266,8 +266,12 @@ func (st *callState) logLine(mod api.Module, level int32, ptr, n uint32) {
 	st.out.notify(st.env, func() { st.env.Log(lvl, safetext.Line(msg)) })
 }
 
+// maxProgressSize caps a progress report: a status line, not a payload
+// (300 reports of 4 MB each once took a host to 1.6 GB).
+const maxProgressSize = 4 * abi.MaxLogSize
+
 func (st *callState) progress(mod api.Module, ptr, n uint32) {
-	raw, err := read(mod, ptr, n, abi.MaxMessageSize)
+	raw, err := read(mod, ptr, n, maxProgressSize)
 	if err != nil {
 		st.bad(abi.ImportProgress, err)
 		return
@@ -277,7 +281,7 @@ func (st *callState) progress(mod api.Module, ptr, n uint32) {
 		st.bad(abi.ImportProgress, fmt.Errorf("not a progress object: %w", err))
 		return
 	}
-	p.Message = safetext.Line(p.Message)
+	p.Message = safetext.Cut(p.Message, abi.MaxLogSize)
 	st.out.notify(st.env, func() { st.env.Progress(p) })
 }
 
