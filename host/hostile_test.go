@@ -6,38 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/tasks/storetest"
 	"github.com/wasmhost/wasmhost/testdata/hostile"
 )
 
 // The hostile corpus: hand-written modules (testdata/hostile emits them at
 // test time) and hostile files. Each must end with a clear error, leave the
-// runtime serving other plugins, and leak no goroutine.
-
-// noLeaks fails the test if it ends with more goroutines than it started
-// with, once everything it started has had a generous time to wind down.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(30 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			runtime.Gosched()
-			time.Sleep(10 * time.Millisecond) // polling a count, not synchronising
-		}
-	})
-}
+// runtime serving other plugins, and leak no goroutine
+// (storetest.CheckGoroutines).
 
 func rawPlugin() hostile.Plugin {
 	return hostile.Plugin{Describe: hostile.Tool("raw"), Result: hostile.Text("raw ok")}
@@ -88,7 +70,7 @@ func TestHostileRawPluginWorks(t *testing.T) {
 }
 
 func TestHostileModulesRefusedAtLoad(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{})
 	grow := []byte{0xd0, hostile.FuncRef}
 	grow = hostile.I32Const(grow, 1<<20)
@@ -166,7 +148,7 @@ func TestHostileNoMemorySecondWall(t *testing.T) {
 }
 
 func TestHostileFilesRefused(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{})
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo.wasm")
@@ -208,7 +190,7 @@ func TestHostileFilesRefused(t *testing.T) {
 // TestHostileInitLoops: an _initialize that never returns ends with the
 // load's deadline, not the host's patience.
 func TestHostileInitLoops(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{PoolSize: -1})
 	p := rawPlugin()
 	p.Init = hostile.Loop
@@ -284,7 +266,7 @@ func TestHostileLogForging(t *testing.T) {
 }
 
 func TestHostileStorms(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, logs := newRuntime(t, Options{})
 	const n = 200_000
 	t.Run("log", func(t *testing.T) {
@@ -384,7 +366,7 @@ func TestHostileDescriptions(t *testing.T) {
 }
 
 func TestHostileResults(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{})
 	blocks := func(b string, n int) string {
 		return `{"content":[` + strings.TrimSuffix(strings.Repeat(b+",", n), ",") + `]}`
@@ -433,7 +415,7 @@ func TestHostileResults(t *testing.T) {
 }
 
 func TestHostileRunaways(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	// recurse calls itself forever: function index 3 + 3 imports.
 	var recurse []byte
 	for range 4 {
