@@ -477,3 +477,27 @@ func TestHostileRunBudgetSkipsWaiting(t *testing.T) {
 		t.Fatalf("Call: %v", err)
 	}
 }
+
+// TestHostileArguments: arguments a client (or a model) sends are bounded
+// before they reach a guest.
+func TestHostileArguments(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "raw.wasm", rawPlugin().Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string]string{
+		"invalid JSON":        `{"a":`,
+		"100 000 deep":        `{"a":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`,
+		"over the size cap":   `{"a":"` + strings.Repeat("x", abi.MaxMessageSize) + `"}`,
+		"not an object":       `[1,2,3]`,
+		"two values":          `{} {}`,
+		"invalid UTF-8 twice": "{\"a\":\"\xff\xfe\"",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := pl.Call(context.Background(), "raw", []byte(args), nil); !errors.Is(err, ErrBadArguments) {
+				t.Fatalf("Call: %v; want ErrBadArguments", err)
+			}
+		})
+	}
+}
