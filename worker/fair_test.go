@@ -11,6 +11,7 @@ import (
 
 	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/tasks"
+	"github.com/wasmhost/wasmhost/tasks/storetest"
 	"github.com/wasmhost/wasmhost/testdata/hostile"
 	"github.com/wasmhost/wasmhost/worker"
 )
@@ -128,5 +129,72 @@ func benchGreet(b *testing.B, spinners int) {
 		if _, err := watcher.Wait(ctx, g.ID, tasks.IsTerminal); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestToolCap: a tool that declares maxConcurrency 1 runs one call at a
+// time, leaving the plugin's other slot to its other tool.
+func TestToolCap(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s := scriptedStore{Store: tasks.NewMemory(), q: &scriptedQueue{ch: make(chan *delivery, 16)}}
+	watcher, err := tasks.NewWatcher(ctx, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := host.New(ctx, host.Options{CacheDir: filepath.Join(os.TempDir(), "wasmhost-test-compile")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "spin" (4 bytes) loops; "quick" returns.
+	p := hostile.Plugin{
+		Describe: `{"tools":[{"name":"spin","inputSchema":{"type":"object"},"maxConcurrency":1},{"name":"quick","inputSchema":{"type":"object"}}]}`,
+		Result:   hostile.Text("quick"),
+	}
+	spinIfNamed4 := append([]byte{0x20, 0x01}, hostile.I32Const(nil, 4)...)
+	spinIfNamed4 = append(spinIfNamed4, 0x46, 0x04, 0x40) // i32.eq if
+	spinIfNamed4 = append(append(spinIfNamed4, hostile.Loop...), 0x0b)
+	p.Call = p.Return(spinIfNamed4)
+	path := filepath.Join(t.TempDir(), "capped.wasm")
+	os.WriteFile(path, p.Bytes(), 0o644)
+	pl, err := rt.Load(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := fakeTools{}
+	for _, tool := range pl.Tools() {
+		ft[tool.Name] = host.ToolEntry{Tool: tool, Plugin: pl}
+	}
+	w := worker.New(worker.Options{Store: s, Tools: ft, Concurrency: 2, PerPlugin: 2})
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(wctx); close(done) }()
+	defer func() {
+		stop()
+		<-done
+		rt.Close(context.Background())
+		cancel()
+		<-watcher.Done()
+	}()
+	newTask := func(tool string) *tasks.Task {
+		now := time.Now()
+		task := &tasks.Task{ID: tasks.NewID(), Kind: tasks.KindTask, Owner: "test", Tool: tool, Args: json.RawMessage(`{}`),
+			Status: tasks.Working, CreatedAt: now, UpdatedAt: now, TTL: time.Hour, PollInterval: time.Second}
+		if err := s.Create(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+		s.q.push(task.ID, false)
+		return task
+	}
+	newTask("spin")
+	newTask("spin")
+	quick := newTask("quick")
+	got, err := watcher.Wait(ctx, quick.ID, tasks.IsTerminal)
+	if err != nil {
+		t.Fatalf("quick never ran beside two calls of a tool capped at one: %v", err)
+	}
+	if got.Status != tasks.Completed {
+		t.Fatalf("quick ended %s: %s", got.Status, got.Result)
 	}
 }
