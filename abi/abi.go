@@ -208,6 +208,11 @@ type Tool struct {
 	// a client that takes tasks: it may ask questions first (answered in
 	// the call), and becomes a task when it calls [ImportDetach].
 	DeferTask bool `json:"deferTask,omitempty"`
+	// MaxConcurrency caps the calls of this tool the host runs at once,
+	// within the plugin's own share of the run slots; 0 means no cap of
+	// its own. For a tool that is heavy, or that drives something that
+	// takes one request at a time.
+	MaxConcurrency int `json:"maxConcurrency,omitempty"`
 }
 
 // ToolAnnotations are MCP's behavioural hints. IdempotentHint also decides

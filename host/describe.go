@@ -55,6 +55,9 @@ func validateDescription(d *abi.Description) error {
 			return fmt.Errorf("tool %q: taskSupport %.64q is not one of %q, %q, %q",
 				t.Name, t.TaskSupport, abi.TaskForbidden, abi.TaskOptional, abi.TaskRequired)
 		}
+		if t.MaxConcurrency < 0 {
+			return fmt.Errorf("tool %q: maxConcurrency %d is negative; 0 means no cap of its own", t.Name, t.MaxConcurrency)
+		}
 		if t.DeferTask && (t.TaskSupport == "" || t.TaskSupport == abi.TaskForbidden) {
 			return fmt.Errorf("tool %q: deferTask needs taskSupport %q or %q: a tool that never runs as a task cannot become one",
 				t.Name, abi.TaskOptional, abi.TaskRequired)

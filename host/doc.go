@@ -13,9 +13,13 @@
 // # Sandbox
 //
 // Each instance gets wasi_snapshot_preview1 with no environment variables,
-// no sockets and one argument (the plugin's file name); real clocks and
-// crypto/rand randomness. Linear memory is capped by
-// [Options.MemoryLimitMiB] and each call by [Options.CallTimeout].
+// no sockets, no preopened directories but those the operator granted, and
+// one argument (the plugin's file name); real clocks and crypto/rand
+// randomness. Linear memory is capped by [Options.MemoryLimitMiB], each
+// call by [Options.CallTimeout] (wall clock) and [Options.RunBudget] (run
+// time, not counting waits for a person). Modules are checked before they
+// compile, and what guests log, notify and return is escaped, budgeted and
+// validated: docs/security.md lists every limit.
 //
 // # Capabilities
 //

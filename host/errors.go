@@ -29,6 +29,10 @@ var (
 	// ErrCallTimeout: the call ran past Options.CallTimeout. Errors with it
 	// also match context.DeadlineExceeded.
 	ErrCallTimeout = errors.New("call timed out")
+	// ErrRunBudget: the call ran (not counting time waiting for input)
+	// past Options.RunBudget. Errors with it also match
+	// context.DeadlineExceeded.
+	ErrRunBudget = errors.New("call used up its run-time budget")
 	// ErrClosed: the plugin or runtime was closed.
 	ErrClosed = errors.New("closed")
 )

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/wasmhost/wasmhost/tasks/storetest"
 	"github.com/wasmhost/wasmhost/testdata/hostile"
 )
 
@@ -61,7 +62,7 @@ func TestHostileNameHijack(t *testing.T) {
 // TestHostileCatalogFiles: links leading out of the plugin directory,
 // FIFOs and endless files are refused with a reason, never read.
 func TestHostileCatalogFiles(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	outside := t.TempDir()
 	writeRaw(t, outside, "secret.wasm", "secret", "from outside")
 	dir := t.TempDir()

@@ -6,38 +6,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/tasks/storetest"
 	"github.com/wasmhost/wasmhost/testdata/hostile"
 )
 
 // The hostile corpus: hand-written modules (testdata/hostile emits them at
 // test time) and hostile files. Each must end with a clear error, leave the
-// runtime serving other plugins, and leak no goroutine.
-
-// noLeaks fails the test if it ends with more goroutines than it started
-// with, once everything it started has had a generous time to wind down.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(30 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			runtime.Gosched()
-			time.Sleep(10 * time.Millisecond) // polling a count, not synchronising
-		}
-	})
-}
+// runtime serving other plugins, and leak no goroutine
+// (storetest.CheckGoroutines).
 
 func rawPlugin() hostile.Plugin {
 	return hostile.Plugin{Describe: hostile.Tool("raw"), Result: hostile.Text("raw ok")}
@@ -88,7 +70,7 @@ func TestHostileRawPluginWorks(t *testing.T) {
 }
 
 func TestHostileModulesRefusedAtLoad(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{})
 	grow := []byte{0xd0, hostile.FuncRef}
 	grow = hostile.I32Const(grow, 1<<20)
@@ -109,6 +91,16 @@ func TestHostileModulesRefusedAtLoad(t *testing.T) {
 			p.Call = grow
 		}, "grows a table"},
 		{"200 000 nested blocks", func(p *hostile.Plugin) { p.Init = hostile.Nested(200_000) }, "nest"},
+		{"a br_table of 100 000 targets", func(p *hostile.Plugin) {
+			b := hostile.I32Const([]byte{0x02, 0x40}, 0)
+			b = hostile.U32(append(b, 0x0e), 100_000)
+			b = append(b, make([]byte, 100_001)...)
+			p.Call = p.Return(append(b, 0x0b))
+		}, "br_table targets"},
+		{"a billion locals", func(p *hostile.Plugin) {
+			p.Tables = nil
+			p.LocalsBomb = true
+		}, "locals"},
 		{"ABI version 2", func(p *hostile.Plugin) { p.Version = 2 }, "ABI v2"},
 		{"no wasmhost_call", func(p *hostile.Plugin) { p.Omit = map[string]bool{abi.ExportCall: true} }, "missing exports wasmhost_call"},
 		{"no _initialize", func(p *hostile.Plugin) { p.Omit = map[string]bool{"_initialize": true} }, "_initialize"},
@@ -156,7 +148,7 @@ func TestHostileNoMemorySecondWall(t *testing.T) {
 }
 
 func TestHostileFilesRefused(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{})
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo.wasm")
@@ -198,7 +190,7 @@ func TestHostileFilesRefused(t *testing.T) {
 // TestHostileInitLoops: an _initialize that never returns ends with the
 // load's deadline, not the host's patience.
 func TestHostileInitLoops(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{PoolSize: -1})
 	p := rawPlugin()
 	p.Init = hostile.Loop
@@ -274,7 +266,7 @@ func TestHostileLogForging(t *testing.T) {
 }
 
 func TestHostileStorms(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, logs := newRuntime(t, Options{})
 	const n = 200_000
 	t.Run("log", func(t *testing.T) {
@@ -374,7 +366,7 @@ func TestHostileDescriptions(t *testing.T) {
 }
 
 func TestHostileResults(t *testing.T) {
-	noLeaks(t)
+	storetest.CheckGoroutines(t)
 	r, _ := newRuntime(t, Options{})
 	blocks := func(b string, n int) string {
 		return `{"content":[` + strings.TrimSuffix(strings.Repeat(b+",", n), ",") + `]}`
@@ -420,4 +412,92 @@ func TestHostileResults(t *testing.T) {
 		t.Fatalf("Call: %+v, %v", res, err)
 	}
 	stillServes(t, r)
+}
+
+func TestHostileRunaways(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	// recurse calls itself forever: function index 3 + 3 imports.
+	var recurse []byte
+	for range 4 {
+		recurse = hostile.I32Const(recurse, 0)
+	}
+	recurse = append(recurse, 0x10, 6)
+	// Grow by 1 MiB until memory.grow fails (-1), then trap.
+	grow := append([]byte{0x03, 0x40}, hostile.I32Const(nil, 16)...)
+	grow = append(grow, 0x40, 0x00)
+	grow = hostile.I32Const(grow, -1)
+	grow = append(grow, 0x47, 0x0d, 0x00, 0x0b) // i32.ne br_if 0 end
+	cases := []struct {
+		name   string
+		budget time.Duration
+		call   func(p hostile.Plugin) []byte
+		want   error
+	}{
+		{"endless loop", 2 * time.Second, func(p hostile.Plugin) []byte { return p.Return(hostile.Loop) }, ErrRunBudget},
+		// wazero lets the stack grow to 400 MB before it traps: seconds.
+		{"stack overflow", time.Hour, func(p hostile.Plugin) []byte { return recurse }, ErrGuestTrapped},
+		{"memory bomb", time.Hour, func(p hostile.Plugin) []byte { return p.Return(append(grow, hostile.Unreachable...)) }, ErrGuestTrapped},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := newRuntime(t, Options{RunBudget: tc.budget, MemoryLimitMiB: 64})
+			p := rawPlugin()
+			p.Call = tc.call(p)
+			pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "run.wasm", p.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pl.Close(context.Background())
+			err = within(t, "Call", func() error { _, err := pl.Call(context.Background(), "raw", nil, nil); return err })
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Call: %v; want %v", err, tc.want)
+			}
+			stillServes(t, r)
+		})
+	}
+}
+
+// TestHostileRunBudgetSkipsWaiting: time spent waiting for a person's
+// answer does not count against the run-time budget.
+func TestHostileRunBudgetSkipsWaiting(t *testing.T) {
+	const budget = 2 * time.Second
+	r, _ := newRuntime(t, Options{RunBudget: budget})
+	pl := stormPlugin(t, r, `{"message":"take your time","requestedSchema":{"type":"object"}}`, func(p hostile.Plugin) []byte {
+		return p.CallImport(nil, 2, 1)
+	})
+	env := &testEnv{input: func(ctx context.Context, _ []abi.InputRequest) ([]abi.InputResponse, error) {
+		select { // a person who thinks longer than the budget
+		case <-time.After(2 * budget):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return []abi.InputResponse{{Result: []byte(`{"action":"accept","content":{}}`)}}, nil
+	}}
+	if _, err := pl.Call(context.Background(), "raw", nil, env); err != nil {
+		t.Fatalf("Call: %v", err)
+	}
+}
+
+// TestHostileArguments: arguments a client (or a model) sends are bounded
+// before they reach a guest.
+func TestHostileArguments(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	pl, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "raw.wasm", rawPlugin().Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string]string{
+		"invalid JSON":        `{"a":`,
+		"100 000 deep":        `{"a":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`,
+		"over the size cap":   `{"a":"` + strings.Repeat("x", abi.MaxMessageSize) + `"}`,
+		"not an object":       `[1,2,3]`,
+		"two values":          `{} {}`,
+		"invalid UTF-8 twice": "{\"a\":\"\xff\xfe\"",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := pl.Call(context.Background(), "raw", []byte(args), nil); !errors.Is(err, ErrBadArguments) {
+				t.Fatalf("Call: %v; want ErrBadArguments", err)
+			}
+		})
+	}
 }

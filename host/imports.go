@@ -39,6 +39,9 @@ type callState struct {
 	// asked counts the input requests of the call, against
 	// MaxInputRequestsPerCall.
 	asked int
+	// clock is the call's run-time budget, stopped while Env.Input waits;
+	// nil outside calls.
+	clock *runClock
 }
 
 // MaxInputRequestsPerCall caps the questions (elicitations, sampling and
@@ -198,7 +201,9 @@ func (st *callState) ask(reqs []abi.InputRequest) []abi.InputResponse {
 		}
 		return failed(len(reqs), fmt.Sprintf("this call has asked more than %d questions; the host refuses more", MaxInputRequestsPerCall))
 	}
+	st.clock.waiting()
 	resps, err := st.env.Input(st.ctx, reqs)
+	st.clock.resumed()
 	if st.ctx.Err() != nil {
 		return nil
 	}
@@ -269,8 +274,12 @@ func (st *callState) logLine(mod api.Module, level int32, ptr, n uint32) {
 	st.out.notify(st.env, func() { st.env.Log(lvl, safetext.Line(msg)) })
 }
 
+// maxProgressSize caps a progress report: a status line, not a payload
+// (300 reports of 4 MB each once took a host to 1.6 GB).
+const maxProgressSize = 4 * abi.MaxLogSize
+
 func (st *callState) progress(mod api.Module, ptr, n uint32) {
-	raw, err := read(mod, ptr, n, abi.MaxMessageSize)
+	raw, err := read(mod, ptr, n, maxProgressSize)
 	if err != nil {
 		st.bad(abi.ImportProgress, err)
 		return
@@ -280,7 +289,7 @@ func (st *callState) progress(mod api.Module, ptr, n uint32) {
 		st.bad(abi.ImportProgress, fmt.Errorf("not a progress object: %w", err))
 		return
 	}
-	p.Message = safetext.Line(st.caps.scrub(p.Message))
+	p.Message = safetext.Cut(st.caps.scrub(p.Message), abi.MaxLogSize)
 	st.out.notify(st.env, func() { st.env.Progress(p) })
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 	"github.com/wasmhost/wasmhost/internal/wasmcheck"
 )
 
@@ -170,8 +171,9 @@ func recovered(err *error, what string, logf func(msg string, args ...any)) {
 	if v == nil {
 		return
 	}
-	logf("recovered from a panic; please report it", "during", what, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-	*err = fmt.Errorf("%s: the host panicked (%v); this is a bug in wasmhost, please report it", what, v)
+	msg := safetext.Cut(fmt.Sprint(v), 512) // may quote what the guest sent
+	logf("recovered from a panic; please report it", "during", what, "panic", msg, "stack", string(debug.Stack()))
+	*err = fmt.Errorf("%s: the host panicked (%s); this is a bug in wasmhost, please report it", what, msg)
 }
 
 // safely runs f, turning a panic into an error as [recovered] does.

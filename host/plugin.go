@@ -280,8 +280,13 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 	ctx, kill := context.WithCancelCause(ctx)
 	defer kill(nil)
 	defer context.AfterFunc(p.rt.killed, func() { kill(ErrClosed) })()
+	var clock *runClock // none when the wall-clock deadline comes first anyway
+	if p.rt.opts.RunBudget < p.rt.opts.CallTimeout {
+		clock = startRunClock(p.rt.opts.RunBudget, kill)
+		defer clock.stop()
+	}
 
-	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask, caps: p.caps}
+	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask, caps: p.caps, clock: clock}
 	inst, err := p.checkout(ctx)
 	if err != nil {
 		return p.callError(ctx, tg, nil, err)
@@ -336,6 +341,9 @@ func (p *Plugin) callError(ctx context.Context, tg target, inst *instance, err e
 		}
 		if errors.Is(cause, ErrCallTimeout) {
 			return fmt.Errorf("%s: %w after %v: %w", prefix, ErrCallTimeout, p.rt.opts.CallTimeout, context.DeadlineExceeded)
+		}
+		if errors.Is(cause, ErrRunBudget) {
+			return fmt.Errorf("%s: %w of %v (time waiting for input not counted): %w", prefix, ErrRunBudget, p.rt.opts.RunBudget, context.DeadlineExceeded)
 		}
 		if cause != ctx.Err() {
 			return fmt.Errorf("%s: %w: %w", prefix, ctx.Err(), cause)

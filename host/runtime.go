@@ -21,6 +21,7 @@ import (
 
 	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/grants"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 	"github.com/wasmhost/wasmhost/internal/wasmcheck"
 )
 
@@ -44,6 +45,10 @@ type Options struct {
 	// spent waiting in Env.Input for a person to answer. 0 means
 	// DefaultCallTimeout.
 	CallTimeout time.Duration
+	// RunBudget caps the time one call runs, not counting time spent
+	// waiting in Env.Input for a person. 0 means DefaultRunBudget; a
+	// budget of CallTimeout or more has no effect.
+	RunBudget time.Duration
 	// PoolSize is the number of idle instances kept per plugin, each in
 	// the state the guest had right after _initialize (restored from a
 	// snapshot after every call), so that a call pays neither for
@@ -116,6 +121,10 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = DefaultCallTimeout
 	}
+	if opts.RunBudget <= 0 {
+		opts.RunBudget = DefaultRunBudget
+	}
+	opts.RunBudget = min(opts.RunBudget, opts.CallTimeout)
 	if opts.PoolSize == 0 {
 		opts.PoolSize = DefaultPoolSize
 	}
@@ -502,7 +511,7 @@ func (r *Runtime) checkImports(compiled wazero.CompiledModule) error {
 				continue
 			}
 		}
-		bad = append(bad, mod+"."+fn)
+		bad = append(bad, safetext.Line(mod+"."+fn)) // the guest chose these names
 	}
 	if bad == nil {
 		return nil

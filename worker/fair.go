@@ -9,64 +9,99 @@ import (
 // queue, and the run slots are shared: without a cap, eight calls of one
 // spinning tool held all eight slots and every other tool waited for the
 // whole call deadline. So each plugin may hold at most a share of the
-// slots (Options.PerPlugin, half by default). A call whose plugin is at its
-// cap gives its run slot up and waits, parked, for one of its plugin's
-// calls to end, so the loop goes on taking work for the other plugins.
-// Parked calls are bounded too (Options.MaxParked); past that a capped
-// call keeps its slot while it waits, as before.
+// slots (Options.PerPlugin, half by default), and a tool that declares
+// abi.Tool.MaxConcurrency at most that many within it. A call over a cap
+// gives its run slot up and waits, parked, for a call of its plugin (or
+// tool) to end, so the loop goes on taking work for the others. Parked
+// calls are bounded too (Options.MaxParked); past that a capped call keeps
+// its slot while it waits, as before.
 
-// plugins counts the guests each plugin has running.
-type plugins struct {
-	limit int
-
+// counts counts the guests running per key (a plugin, or a tool).
+type counts struct {
 	mu      sync.Mutex
 	running map[string]int
-	freed   map[string]chan struct{} // closed when a guest of that plugin ends
+	freed   map[string]chan struct{} // closed when a guest of that key ends
 }
 
-func newPlugins(limit int) *plugins {
-	return &plugins{limit: limit, running: map[string]int{}, freed: map[string]chan struct{}{}}
+func newCounts() *counts {
+	return &counts{running: map[string]int{}, freed: map[string]chan struct{}{}}
 }
 
-// tryTake counts one more guest of key unless it is at the limit.
-func (p *plugins) tryTake(key string) (ok bool, freed <-chan struct{}) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.running[key] < p.limit {
-		p.running[key]++
+// tryTake counts one more guest of key unless it is at limit; if it is,
+// freed is closed when one ends.
+func (c *counts) tryTake(key string, limit int) (ok bool, freed <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running[key] < limit {
+		c.running[key]++
 		return true, nil
 	}
-	ch, have := p.freed[key]
+	ch, have := c.freed[key]
 	if !have {
 		ch = make(chan struct{})
-		p.freed[key] = ch
+		c.freed[key] = ch
 	}
 	return false, ch
 }
 
 // force counts one more guest of key, over the limit if need be: a guest
 // resuming after its client answered must not wait behind new work.
-func (p *plugins) force(key string) {
-	p.mu.Lock()
-	p.running[key]++
-	p.mu.Unlock()
+func (c *counts) force(key string) {
+	c.mu.Lock()
+	c.running[key]++
+	c.mu.Unlock()
 }
 
-func (p *plugins) give(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.running[key]--; p.running[key] <= 0 {
-		delete(p.running, key)
+func (c *counts) give(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running[key]--; c.running[key] <= 0 {
+		delete(c.running, key)
 	}
-	if ch, ok := p.freed[key]; ok {
+	if ch, ok := c.freed[key]; ok {
 		close(ch)
-		delete(p.freed, key)
+		delete(c.freed, key)
 	}
 }
 
-// enter takes a place for s's guest in its plugin's share, parking (slot
-// given up) while the plugin is at its cap. It fails only when ctx ends.
-func (w *Worker) enter(ctx context.Context, s *slot, key string) bool {
+// share is what a guest counts against: its plugin, and its tool when the
+// tool declares a cap.
+type share struct {
+	plugin, tool string
+	toolLimit    int
+}
+
+// take counts the guest against both caps, or neither.
+func (w *Worker) take(sh share) (ok bool, freed <-chan struct{}) {
+	if ok, freed = w.plugins.tryTake(sh.plugin, w.perPlugin); !ok {
+		return false, freed
+	}
+	if sh.toolLimit > 0 {
+		if ok, freed = w.toolCaps.tryTake(sh.tool, sh.toolLimit); !ok {
+			w.plugins.give(sh.plugin)
+			return false, freed
+		}
+	}
+	return true, nil
+}
+
+func (w *Worker) give(sh share) {
+	w.plugins.give(sh.plugin)
+	if sh.toolLimit > 0 {
+		w.toolCaps.give(sh.tool)
+	}
+}
+
+func (w *Worker) force(sh share) {
+	w.plugins.force(sh.plugin)
+	if sh.toolLimit > 0 {
+		w.toolCaps.force(sh.tool)
+	}
+}
+
+// enter takes a place for s's guest within its caps, parking (slot given
+// up) while it is over one. It fails only when ctx ends.
+func (w *Worker) enter(ctx context.Context, s *slot, sh share) bool {
 	parked := false
 	defer func() {
 		if parked {
@@ -74,12 +109,11 @@ func (w *Worker) enter(ctx context.Context, s *slot, key string) bool {
 		}
 	}()
 	for {
-		ok, freed := w.plugins.tryTake(key)
+		ok, freed := w.take(sh)
 		if ok {
-			s.key, s.inPlugin = key, true
+			s.share, s.counted = sh, true
 			if !s.held && !w.acquire(ctx) {
-				w.plugins.give(key)
-				s.inPlugin = false
+				s.leave()
 				return false
 			}
 			s.held = true
@@ -101,10 +135,10 @@ func (w *Worker) enter(ctx context.Context, s *slot, key string) bool {
 	}
 }
 
-// leave gives s's place in its plugin's share back.
+// leave gives s's place within its caps back.
 func (s *slot) leave() {
-	if s.inPlugin {
-		s.w.plugins.give(s.key)
-		s.inPlugin = false
+	if s.counted {
+		s.w.give(s.share)
+		s.counted = false
 	}
 }

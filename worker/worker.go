@@ -59,7 +59,9 @@ type Worker struct {
 	slots     chan struct{} // one token per running guest
 	suspended chan struct{} // one token per guest waiting for an answer
 	parked    chan struct{} // one token per call waiting for its plugin's share
-	plugins   *plugins
+	plugins   *counts       // guests running per plugin, up to perPlugin
+	toolCaps  *counts       // per tool, for tools that declare a cap
+	perPlugin int
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc
@@ -81,11 +83,11 @@ func New(opts Options) *Worker {
 	}
 	w.slots = make(chan struct{}, w.n)
 	w.suspended = make(chan struct{}, maxSuspended)
-	perPlugin := opts.PerPlugin
-	if perPlugin <= 0 {
-		perPlugin = max(1, w.n/2)
+	w.perPlugin = opts.PerPlugin
+	if w.perPlugin <= 0 {
+		w.perPlugin = max(1, w.n/2)
 	}
-	w.plugins = newPlugins(perPlugin)
+	w.plugins, w.toolCaps = newCounts(), newCounts()
 	maxParked := opts.MaxParked
 	if maxParked <= 0 {
 		maxParked = 1000
@@ -129,8 +131,8 @@ type slot struct {
 	w    *Worker
 	held bool
 
-	key      string // the plugin, once entered
-	inPlugin bool
+	share   share // what the guest counts against, once entered
+	counted bool
 }
 
 func (s *slot) release() {
@@ -152,7 +154,7 @@ func (s *slot) suspend() (resume func()) {
 		return func() {} // at the cap: keep the slot
 	}
 	s.release()
-	key, inPlugin := s.key, s.inPlugin
+	sh, counted := s.share, s.counted
 	s.leave() // a guest waiting for a person does not count against its plugin
 	return func() {
 		<-s.w.suspended
@@ -161,9 +163,9 @@ func (s *slot) suspend() (resume func()) {
 			s.held = true
 		default:
 		}
-		if inPlugin {
-			s.w.plugins.force(key)
-			s.inPlugin = true
+		if counted {
+			s.w.force(sh)
+			s.counted = true
 		}
 	}
 }
@@ -294,11 +296,11 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 
 // run executes t's guest and records how it ended.
 func (w *Worker) run(ctx context.Context, t *tasks.Task, s *slot) bool {
-	invoke, key, ok := w.invoker(t)
+	invoke, sh, ok := w.invoker(t)
 	if !ok {
 		return w.fail(ctx, t, fmt.Sprintf("%s %s is not served by any plugin any more", t.Op.Noun(), t.Tool))
 	}
-	if !w.enter(ctx, s, key) {
+	if !w.enter(ctx, s, sh) {
 		return w.interrupted(ctx, t)
 	}
 	callCtx, cancel := context.WithCancelCause(ctx)
@@ -358,34 +360,35 @@ func (w *Worker) interrupted(ctx context.Context, t *tasks.Task) bool {
 	return true
 }
 
-// invoker finds what runs t's guest, and the plugin it runs in (its path,
-// for fair scheduling).
-func (w *Worker) invoker(t *tasks.Task) (invoke func(context.Context, host.Env) (any, error), plugin string, ok bool) {
+// invoker finds what runs t's guest, and what it counts against for fair
+// scheduling (its plugin's path, and its tool's own cap).
+func (w *Worker) invoker(t *tasks.Task) (invoke func(context.Context, host.Env) (any, error), sh share, ok bool) {
 	switch t.Op {
 	case tasks.OpGetPrompt:
 		e, ok := w.tools.LookupPrompt(t.Tool)
 		if !ok {
-			return nil, "", false
+			return nil, share{}, false
 		}
 		return func(ctx context.Context, env host.Env) (any, error) {
 			return e.Plugin.GetPrompt(ctx, t.Tool, t.Args, env)
-		}, e.Plugin.Path(), true
+		}, share{plugin: e.Plugin.Path()}, true
 	case tasks.OpReadResource:
 		p, ok := w.tools.LookupResource(t.Tool)
 		if !ok {
-			return nil, "", false
+			return nil, share{}, false
 		}
 		return func(ctx context.Context, env host.Env) (any, error) {
 			return p.ReadResource(ctx, t.Tool, env)
-		}, p.Path(), true
+		}, share{plugin: p.Path()}, true
 	}
 	e, ok := w.tools.Lookup(t.Tool)
 	if !ok {
-		return nil, "", false
+		return nil, share{}, false
 	}
+	path := e.Plugin.Path()
 	return func(ctx context.Context, env host.Env) (any, error) {
 		return e.Plugin.Call(ctx, t.Tool, t.Args, env)
-	}, e.Plugin.Path(), true
+	}, share{plugin: path, tool: path + "\x00" + t.Tool, toolLimit: e.Tool.MaxConcurrency}, true
 }
 
 // complete records the guest's result (a CallResult, PromptResult or

@@ -34,7 +34,7 @@ var (
 	catalogErr  error
 )
 
-func examplePlugins(t *testing.T) *host.Catalog {
+func examplePlugins(t testing.TB) *host.Catalog {
 	t.Helper()
 	catalogOnce.Do(func() {
 		ctx := context.Background()

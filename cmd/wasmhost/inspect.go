@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
 func inspectCommand() *cobra.Command {
@@ -49,10 +50,12 @@ func inspectCommand() *cobra.Command {
 			for _, t := range p.Tools() {
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(tw, "tool:\t%s\n", t.Name)
+				// The plugin's words, escaped: a title must not drive the
+				// terminal.
 				if t.Title != "" {
-					fmt.Fprintf(tw, "title:\t%s\n", t.Title)
+					fmt.Fprintf(tw, "title:\t%s\n", safetext.Line(t.Title))
 				}
-				fmt.Fprintf(tw, "description:\t%s\n", t.Description)
+				fmt.Fprintf(tw, "description:\t%s\n", safetext.Line(t.Description))
 				fmt.Fprintf(tw, "task support:\t%s\n", orDefault(string(t.TaskSupport), string(abi.TaskForbidden)))
 				fmt.Fprintf(tw, "input schema:\t%s\n", compact(t.InputSchema))
 				if len(t.OutputSchema) > 0 {

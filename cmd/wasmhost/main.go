@@ -100,6 +100,7 @@ type runtimeFlags struct {
 	cacheDir    string
 	memoryMiB   uint32
 	callTimeout time.Duration
+	runBudget   time.Duration
 	logLevel    string
 	grantsFile  string
 
@@ -119,6 +120,7 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "", "directory for compiled and built plugins (default: the user cache dir, e.g. ~/.cache/wasmhost)")
 	cmd.Flags().Uint32Var(&f.memoryMiB, "memory-limit", 256, "memory cap per tool call, in MiB")
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 30*time.Minute, "wall-clock limit per tool call, including time spent waiting for the user")
+	cmd.Flags().DurationVar(&f.runBudget, "run-budget", host.DefaultRunBudget, "run time per tool call, not counting time spent waiting for the user's answers")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
 	cmd.Flags().StringVar(&f.grantsFile, "grants", os.Getenv("WASMHOST_GRANTS"),
 		"the operator's grants file: which hosts, directories, config and secrets each plugin may use (docs/security.md); without it nothing is granted (env WASMHOST_GRANTS)")
@@ -184,6 +186,7 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 		CallTimeout:     f.callTimeout,
 		MemoryBudgetMiB: f.budgetMiB,
 		FreshInstances:  f.fresh,
+		RunBudget:       f.runBudget,
 		Logger:          logger.Named("host"),
 		Grants:          policy,
 	})

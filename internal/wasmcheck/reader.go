@@ -49,6 +49,10 @@ func (r *reader) skip(n int) {
 
 // u32 reads an unsigned LEB128 of at most 5 bytes.
 func (r *reader) u32() uint32 {
+	if r.off < len(r.b) && r.b[r.off] < 0x80 && r.err == nil {
+		r.off++
+		return uint32(r.b[r.off-1])
+	}
 	var v uint32
 	for shift := 0; shift < 35; shift += 7 {
 		c := r.byte()
@@ -110,39 +114,76 @@ func (r *reader) blockType() {
 
 func (r *reader) memarg() { r.leb(); r.leb() }
 
+// Immediate kinds, by opcode: what follows an instruction.
+const (
+	immBad    = iota // unknown opcode
+	immNone          // nothing
+	immU32           // one index
+	immU32x2         // two indices
+	immMemarg        // alignment and offset
+	immLEB           // a constant
+	immF32           // 4 bytes
+	immF64           // 8 bytes
+	immSelect        // a vector of value types
+	immFC            // 0xfc prefix
+	immFD            // 0xfd prefix (SIMD)
+	immFE            // 0xfe prefix (threads)
+)
+
+var immediates = func() (t [256]uint8) {
+	set := func(k uint8, ops ...int) {
+		for _, op := range ops {
+			t[op] = k
+		}
+	}
+	set(immNone, 0x00, 0x01, 0x05, 0x0F, 0x19, 0x1A, 0x1B, 0xD1)
+	for op := 0x45; op <= 0xC4; op++ {
+		t[op] = immNone
+	}
+	set(immU32, 0x07, 0x08, 0x09, 0x18, 0x0C, 0x0D, 0x10, 0x12, 0x3F, 0x40, 0xD2)
+	for op := 0x20; op <= 0x26; op++ {
+		t[op] = immU32
+	}
+	set(immU32x2, 0x11, 0x13)
+	for op := 0x28; op <= 0x3E; op++ {
+		t[op] = immMemarg
+	}
+	set(immLEB, 0x41, 0x42, 0xD0)
+	set(immF32, 0x43)
+	set(immF64, 0x44)
+	set(immSelect, 0x1C)
+	set(immFC, 0xFC)
+	set(immFD, 0xFD)
+	set(immFE, 0xFE)
+	return t
+}()
+
 // skipImmediates skips the immediates of every instruction other than the
 // structured ones Check counts, and refuses opcodes it does not know: a
 // module it cannot read is not one it can vouch for.
 func (r *reader) skipImmediates(op byte) error {
-	switch {
-	case op <= 0x01, op == 0x05, op == 0x0F, op == 0x19, op == 0x1A, op == 0x1B, op == 0xD1,
-		op >= 0x45 && op <= 0xC4:
-		// no immediates
-	case op == 0x07, op == 0x08, op == 0x09, op == 0x18, op == 0x0C, op == 0x0D, op == 0x10, op == 0x12,
-		op >= 0x20 && op <= 0x26, op == 0xD2:
+	switch immediates[op] {
+	case immNone:
+	case immU32:
 		r.u32()
-	case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
+	case immU32x2:
 		r.u32()
 		r.u32()
-	case op == 0x1C: // select t*
-		r.skip(int(r.u32()))
-	case op >= 0x28 && op <= 0x3E:
+	case immMemarg:
 		r.memarg()
-	case op == 0x3F, op == 0x40:
-		r.u32()
-	case op == 0x41, op == 0x42:
+	case immLEB:
 		r.leb()
-	case op == 0x43:
+	case immF32:
 		r.skip(4)
-	case op == 0x44:
+	case immF64:
 		r.skip(8)
-	case op == 0xD0:
-		r.leb()
-	case op == 0xFC:
+	case immSelect:
+		r.skip(int(r.u32()))
+	case immFC:
 		return r.skipFC()
-	case op == 0xFD:
+	case immFD:
 		return r.skipSIMD()
-	case op == 0xFE:
+	case immFE:
 		if r.u32() == 0x03 { // atomic.fence
 			r.byte()
 		} else {

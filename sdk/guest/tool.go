@@ -46,6 +46,10 @@ type Tool struct {
 	// rest run in the background. It needs TaskSupport optional or
 	// required.
 	DeferTask bool
+	// MaxConcurrency caps the calls of this tool the host runs at once
+	// (within the plugin's share of its run slots); 0 means no cap of its
+	// own.
+	MaxConcurrency int
 	// InputSchema, if set, is published as the tool's inputSchema verbatim
 	// instead of the schema derived from the handler's input type, for a
 	// schema the SDK cannot derive ($defs, allOf, if/then/else, vendor
@@ -284,6 +288,8 @@ func describe() (abi.Description, error) {
 			TaskSupport: t.def.TaskSupport,
 			DeferTask:   t.def.DeferTask,
 			InputSchema: t.def.InputSchema,
+
+			MaxConcurrency: t.def.MaxConcurrency,
 		}
 		if at.InputSchema == nil {
 			in, err := rootSchema(t.in, docs)

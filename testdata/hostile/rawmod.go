@@ -297,6 +297,8 @@ type Plugin struct {
 	Memory Limits
 	// Tables are added as they are.
 	Tables []Limits
+	// LocalsBomb declares a billion locals in wasmhost_call.
+	LocalsBomb bool
 	// Omit leaves these exports out; Rename exports one under another name.
 	Omit   map[string]bool
 	Rename map[string]string
@@ -347,7 +349,7 @@ func (p Plugin) Bytes() []byte {
 		{Type: 0, Body: I32Const(nil, version)},
 		{Type: 1, Body: alloc},
 		{Type: 2, Body: describe},
-		{Type: 3, Locals: 1, Body: call},
+		{Type: 3, Locals: map[bool]uint32{false: 1, true: 1 << 30}[p.LocalsBomb], Body: call},
 		{Type: 4, Body: p.Init},
 	}
 	names := []string{"wasmhost_abi_version", "wasmhost_alloc", "wasmhost_describe", "wasmhost_call", "_initialize"}
