@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -93,9 +92,7 @@ func TestGrantsOverHTTPEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func(name string, extra ...string) (*proc, string) {
-		args := append([]string{"serve", "--http", "127.0.0.1:0", "--plugins", pluginsDir, "--cache-dir", cacheDir, "--log-level", "info"}, extra...)
-		p := startProc(t, name, false, args...)
-		return p, p.waitLog(regexp.MustCompile(`serving MCP over HTTP: url=(\S+)`))[1]
+		return startHTTP(t, name, append([]string{"serve", "--plugins", pluginsDir, "--cache-dir", cacheDir, "--log-level", "info"}, extra...)...)
 	}
 	call := map[string]any{"name": "list_issues", "arguments": map[string]any{"repo": "acme/valves"}}
 	clone := func() map[string]any {

@@ -193,16 +193,23 @@ func (c *cluster) frontEnd(name, redisURL string) (*proc, *client) {
 }
 
 // httpFrontEnd starts `wasmhost serve --workers 0 --http` on a free port
-// and returns its MCP endpoint once it accepts connections. The port was
-// free a moment before; should another process take it first, the front
-// end exits and is started again on another.
+// and returns its MCP endpoint once it accepts connections.
 func (c *cluster) httpFrontEnd(name string) (*proc, string) {
 	c.t.Helper()
+	return startHTTP(c.t, name, append([]string{"serve", "--workers", "0"}, c.storeArgs(c.url)...)...)
+}
+
+// startHTTP starts wasmhost with args plus `--http` on a free port and
+// returns its MCP endpoint once it accepts connections. The port was free
+// a moment before; should another process take it first, the process
+// exits and is started again on another.
+func startHTTP(t testing.TB, name string, args ...string) (*proc, string) {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(c.t)
-		p := startProc(c.t, name, false, append([]string{"serve", "--workers", "0", "--http", addr}, c.storeArgs(c.url)...)...)
+		addr := freeAddr(t)
+		p := startProc(t, name, false, append(append([]string(nil), args...), "--http", addr)...)
 		exited := false
-		poll(c.t, name+" accepting connections on "+addr, func() bool {
+		poll(t, name+" accepting connections on "+addr, func() bool {
 			select {
 			case <-p.exited:
 				exited = true
@@ -219,7 +226,7 @@ func (c *cluster) httpFrontEnd(name string) (*proc, string) {
 			return p, "http://" + addr + "/mcp"
 		}
 		if attempt == 3 {
-			c.t.Fatalf("%s exited before it served, 3 times: %v", name, p.err)
+			t.Fatalf("%s exited before it served, 3 times: %v", name, p.err)
 		}
 	}
 }
