@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/elicit"
 	"github.com/wasmhost/wasmhost/tasks"
+	"github.com/wasmhost/wasmhost/tasks/storetest"
 )
 
 func newTask(t testing.TB, store tasks.Store, accepts ...string) *tasks.Task {
@@ -209,7 +209,7 @@ func TestRelayFailureAnswersGuestAndLeavingClientDoesNot(t *testing.T) {
 }
 
 func TestRelayCloseStopsDeliveries(t *testing.T) {
-	before := runtime.NumGoroutine()
+	storetest.CheckGoroutines(t) // the deliveries' goroutines end after Close
 	store := tasks.NewMemory()
 	relay := elicit.NewRelay(store, hclog.NewNullLogger())
 	task := newTask(t, store, abi.MethodElicit)
@@ -217,7 +217,4 @@ func TestRelayCloseStopsDeliveries(t *testing.T) {
 	cur, _ := store.Get(context.Background(), task.ID)
 	relay.Push(context.Background(), &client{gate: make(chan struct{})}, cur) // never answers
 	relay.Close()
-	if after := runtime.NumGoroutine(); after > before {
-		t.Errorf("%d goroutines after Close, %d before", after, before)
-	}
 }

@@ -32,10 +32,12 @@ const (
 	// MaxModuleSize caps a .wasm file. Go plugins are 3 to 20 MiB.
 	MaxModuleSize = 64 << 20
 	// compileTimeout bounds compiling one module. The section check has
-	// bounded what compiling can cost; this catches what it misses. It is
-	// generous because a busy 2-core machine compiles a 20 MiB Go module
-	// in tens of seconds (seen: over a minute at load 15).
-	compileTimeout = 3 * time.Minute
+	// bounded what compiling can cost; this catches what it misses, and
+	// since plugins load in the background it holds nothing else back. It
+	// is generous because compiling is slow where it is slowest: an 11 MiB
+	// Go plugin (one that imports net/http) took over 3 minutes on a busy
+	// 2-core machine under the race detector.
+	compileTimeout = 10 * time.Minute
 )
 
 // moduleLimits are the structural limits of [wasmcheck], checked before

@@ -84,9 +84,12 @@ func (w *Writer) drain() {
 			w.dropped, w.bytes = 0, 0
 		}
 		w.mu.Unlock()
+		// buf is ours now, written or empty: it becomes the next spare.
+		// (Keeping the old spare when buf was empty would hand writers the
+		// buffer they had just been given back, while it is written.)
+		spare = buf
 		if len(buf) > 0 {
 			w.out.Write(buf)
-			spare = buf
 			continue
 		}
 		if closed {
