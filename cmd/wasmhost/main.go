@@ -56,6 +56,7 @@ type runtimeFlags struct {
 	logLevel    string
 	budgetMiB   int
 	fresh       bool
+	cow         bool
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -64,6 +65,7 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.callTimeout, "call-timeout", 30*time.Minute, "wall-clock limit per tool call, including time spent waiting for the user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
 	cmd.Flags().IntVar(&f.budgetMiB, "memory-budget", 0, "memory of all guests together, in MiB; past it new calls are refused (0: half the machine's memory; -1: no budget)")
+	cmd.Flags().BoolVar(&f.cow, "cow-snapshots", false, "map the post-initialisation snapshot copy-on-write under each instance: less memory per waiting guest, slower calls (see docs/performance.md)")
 	cmd.Flags().BoolVar(&f.fresh, "fresh-instances", false, "start every call in a newly initialised instance instead of one restored to the post-initialisation snapshot (slower; see docs/performance.md)")
 }
 
@@ -93,12 +95,13 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 		return nil, nil, err
 	}
 	rt, err := host.New(ctx, host.Options{
-		CacheDir:        filepath.Join(root, "compile"),
-		MemoryLimitMiB:  f.memoryMiB,
-		CallTimeout:     f.callTimeout,
-		MemoryBudgetMiB: f.budgetMiB,
-		FreshInstances:  f.fresh,
-		Logger:          logger.Named("host"),
+		CacheDir:             filepath.Join(root, "compile"),
+		MemoryLimitMiB:       f.memoryMiB,
+		CallTimeout:          f.callTimeout,
+		MemoryBudgetMiB:      f.budgetMiB,
+		FreshInstances:       f.fresh,
+		CopyOnWriteSnapshots: f.cow,
+		Logger:               logger.Named("host"),
 	})
 	if err != nil {
 		return nil, nil, err
