@@ -115,7 +115,11 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 		return nil, err
 	}
 	ictx := withCallState(ctx, st)
-	if a := p.rt.budget.allocator(&inst.lm); a != nil {
+	var image *memImage
+	if !initialize && p.snap != nil {
+		image = p.snap.image
+	}
+	if a := p.rt.budget.allocator(&inst.lm, image); a != nil {
 		ictx = experimental.WithMemoryAllocator(ictx, a)
 	}
 	mod, err := p.rt.wz.InstantiateModule(ictx, p.compiled, cfg)

@@ -5,8 +5,10 @@ package host
 import (
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
+	"golang.org/x/sys/unix"
 )
 
 // mmapMemory is one instance's linear memory (experimental.LinearMemory).
@@ -14,16 +16,71 @@ type mmapMemory struct {
 	budget *memBudget
 	max    uint64
 
+	image  *memImage // mapped copy-on-write at the bottom, or nil
+	imaged bool      // image is mapped
+
 	mu   sync.Mutex
 	buf  []byte // the whole reservation, len max; nil until first use
 	size uint64 // bytes in use (and counted against the budget)
 }
 
+// memImage is a snapshot's memory in a memfd, mapped privately (copy on
+// write) under the instances made from it: an instance costs the host only
+// the pages its calls wrote, and restoring it drops those (revert).
+type memImage struct {
+	fd   int
+	size uint64
+}
+
+// newMemImage copies b into a new memfd.
+func newMemImage(b []byte) (*memImage, error) {
+	fd, err := unix.MemfdCreate("wasmhost-snapshot", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	for off := 0; off < len(b); {
+		n, err := syscall.Pwrite(fd, b[off:], int64(off))
+		if err != nil {
+			syscall.Close(fd)
+			return nil, err
+		}
+		off += n
+	}
+	return &memImage{fd: fd, size: uint64(len(b))}, nil
+}
+
+// close closes the memfd; mappings made from it stay valid.
+func (im *memImage) close() {
+	if im != nil {
+		syscall.Close(im.fd)
+	}
+}
+
+// imageMapped reports whether the snapshot image is mapped here.
+func (m *mmapMemory) imageMapped() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.imaged
+}
+
+// revert drops every page written since the image was mapped, so that the
+// memory below the image's size reads as the image again. It reports false
+// when the image is not mapped here (the caller copies instead).
+func (m *mmapMemory) revert() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.imaged || m.buf == nil {
+		return false
+	}
+	return syscall.Madvise(m.buf[:m.image.size], syscall.MADV_DONTNEED) == nil
+}
+
 // allocator returns a wazero memory allocator that records the memory it
-// makes in *out, so that the instance can unmap it once closed.
-func (b *memBudget) allocator(out **mmapMemory) experimental.MemoryAllocator {
+// makes in *out, so that the instance can unmap it once closed. image, if
+// not nil, is mapped copy-on-write at the bottom of the memory.
+func (b *memBudget) allocator(out **mmapMemory, image *memImage) experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
-		m := &mmapMemory{budget: b, max: max}
+		m := &mmapMemory{budget: b, max: max, image: image}
 		*out = m
 		return m
 	})
@@ -44,6 +101,12 @@ func (m *mmapMemory) Reallocate(size uint64) []byte {
 			return nil
 		}
 		m.buf = buf
+		if im := m.image; im != nil && im.size > 0 && im.size <= m.max {
+			_, _, errno := syscall.Syscall6(syscall.SYS_MMAP, uintptr(unsafe.Pointer(&buf[0])), uintptr(im.size),
+				syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_FIXED, uintptr(im.fd), 0)
+			// On failure the reservation stays anonymous: restore copies.
+			m.imaged = errno == 0
+		}
 	}
 	if size > m.size {
 		// The first allocation (instantiation) was checked before it

@@ -387,6 +387,9 @@ func (p *Plugin) release() {
 		return
 	}
 	p.drain() // instances a last call put back while Close drained
+	if p.snap != nil {
+		p.snap.image.close() // mappings made from it stay valid
+	}
 	p.compiled.Close(context.Background())
 	p.rt.mu.Lock()
 	delete(p.rt.plugins, p)

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +16,19 @@ import (
 // again after a clean call, and that nothing the first call left in guest
 // memory or globals reaches the second (count reports its Go variable).
 func TestPoolReusesRestoredInstances(t *testing.T) {
-	r, _ := newRuntime(t, Options{PoolSize: 2})
+	for _, cow := range []bool{false, true} {
+		t.Run(map[bool]string{false: "copy", true: "cow"}[cow], func(t *testing.T) { testPoolReuse(t, cow) })
+	}
+}
+
+func testPoolReuse(t *testing.T, cow bool) {
+	r, _ := newRuntime(t, Options{PoolSize: 2, CopyOnWriteSnapshots: cow})
 	p := load(t, r, "echo")
 	if p.snap == nil || p.pool == nil {
 		t.Fatal("no snapshot or no pool for the echo guest")
+	}
+	if cow && runtime.GOOS == "linux" && p.snap.image == nil {
+		t.Error("no copy-on-write image of the snapshot on Linux")
 	}
 	for i := range 3 {
 		res, err := p.Call(context.Background(), "count", nil, nil)
@@ -28,6 +38,11 @@ func TestPoolReusesRestoredInstances(t *testing.T) {
 		if got := res.Content[0].Text; got != "1" {
 			t.Fatalf("call %d: count = %s; a restored instance must not remember earlier calls", i, got)
 		}
+	}
+	if inst := <-p.pool; cow && runtime.GOOS == "linux" && (inst.lm == nil || !inst.lm.imageMapped()) {
+		t.Error("the pooled instance's memory is not the snapshot mapped copy-on-write")
+	} else {
+		p.pool <- inst
 	}
 	if hits := p.hits.Load(); hits != 2 {
 		t.Errorf("pool hits = %d after 3 sequential calls, want 2 (the first makes the instance)", hits)

@@ -70,6 +70,13 @@ type Options struct {
 	// fails inside the guest. 0 means half the machine's memory; negative
 	// means none.
 	MemoryBudgetMiB int
+	// CopyOnWriteSnapshots maps the snapshot under each pooled instance
+	// copy-on-write (Linux) instead of copying it in: an instance then
+	// holds only the pages its calls wrote (about half the resident memory
+	// per suspended guest), but every call pays page faults for the pages
+	// it touches (about 3x slower per call, measured in
+	// docs/performance.md). For hosts with many guests waiting for answers.
+	CopyOnWriteSnapshots bool
 	// Logger receives the host's own log lines and everything guests write
 	// to stdout, stderr or the log import, under a sub-logger named after
 	// the plugin file. nil discards.
@@ -397,7 +404,7 @@ func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionD
 		// its first calls (Go's starts its background goroutines, the SDK
 		// reflects on the tools' types), so calls restored from here do not
 		// each redo it.
-		if p.snap, err = capture(inst, p.globals); err != nil {
+		if p.snap, err = capture(inst, p.globals, p.rt.opts.CopyOnWriteSnapshots); err != nil {
 			p.log.Debug("no snapshot; calls start fresh instances", "error", err)
 		}
 	}
@@ -426,7 +433,7 @@ func (p *Plugin) snapshotWithMounts(ctx context.Context) {
 			return
 		}
 	}
-	if p.snap, err = capture(inst, p.globals); err != nil {
+	if p.snap, err = capture(inst, p.globals, p.rt.opts.CopyOnWriteSnapshots); err != nil {
 		p.log.Debug("no snapshot; calls start fresh instances", "error", err)
 	}
 }

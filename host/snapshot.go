@@ -33,15 +33,17 @@ const snapshotChunk = 64 << 10
 
 // snapshot is a guest's state after _initialize.
 type snapshot struct {
-	size    uint32   // bytes of linear memory
-	chunks  [][]byte // size/snapshotChunk entries; nil means all zero
-	globals []string // exported names of the mutable globals
-	values  []uint64 // their values, in the same order
-	clock   int64    // the guest's monotonic clock when captured
+	size    uint32    // bytes of linear memory
+	chunks  [][]byte  // size/snapshotChunk entries; nil means all zero
+	globals []string  // exported names of the mutable globals
+	values  []uint64  // their values, in the same order
+	clock   int64     // the guest's monotonic clock when captured
+	image   *memImage // the memory as a memfd to map copy-on-write, or nil
 }
 
-// capture reads inst's memory and mutable globals.
-func capture(inst *instance, globals []string) (*snapshot, error) {
+// capture reads inst's memory and mutable globals; with cow, it also makes
+// the memory image that instances map copy-on-write.
+func capture(inst *instance, globals []string, cow bool) (*snapshot, error) {
 	mem := inst.mod.Memory()
 	if mem == nil {
 		return nil, errors.New("the guest has no memory")
@@ -57,6 +59,11 @@ func capture(inst *instance, globals []string) (*snapshot, error) {
 			s.chunks = append(s.chunks, append([]byte(nil), c...))
 		} else {
 			s.chunks = append(s.chunks, nil)
+		}
+	}
+	if cow {
+		if im, err := newMemImage(view); err == nil {
+			s.image = im
 		}
 	}
 	for i, name := range globals {
@@ -127,6 +134,14 @@ func (s *snapshot) restore(inst *instance) error {
 	if !ok {
 		return errors.New("cannot read guest memory")
 	}
+	if inst.lm == nil || !inst.lm.revert() {
+		s.copyInto(view)
+	}
+	return s.restoreGlobals(inst)
+}
+
+// copyInto writes the snapshot's memory over view.
+func (s *snapshot) copyInto(view []byte) {
 	for i, c := range s.chunks {
 		dst := view[i*snapshotChunk : min((i+1)*snapshotChunk, len(view))]
 		if c != nil {
@@ -135,6 +150,10 @@ func (s *snapshot) restore(inst *instance) error {
 			clear(dst)
 		}
 	}
+}
+
+// restoreGlobals sets inst's mutable globals and clock to the snapshot's.
+func (s *snapshot) restoreGlobals(inst *instance) error {
 	if len(inst.globals) != len(s.globals) {
 		inst.globals = inst.globals[:0]
 		for _, name := range s.globals {

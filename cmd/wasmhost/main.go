@@ -114,6 +114,7 @@ type runtimeFlags struct {
 	perPlugin    int
 	budgetMiB    int
 	fresh        bool
+	cow          bool
 }
 
 func (f *runtimeFlags) register(cmd *cobra.Command) {
@@ -128,6 +129,7 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.perPlugin, "per-plugin", 0, "guests of one plugin that may run at once, so that one plugin cannot take every slot (default: half of --workers)")
 	cmd.Flags().BoolVar(&f.buildNetwork, "build-network", false, "let builds of Go source plugins download modules through GOPROXY (default: only the module cache and vendor directories)")
 	cmd.Flags().IntVar(&f.budgetMiB, "memory-budget", 0, "memory of all guests together, in MiB; past it new calls are refused (0: half the machine's memory; -1: no budget)")
+	cmd.Flags().BoolVar(&f.cow, "cow-snapshots", false, "map the post-initialisation snapshot copy-on-write under each instance: less memory per waiting guest, slower calls (see docs/performance.md)")
 	cmd.Flags().BoolVar(&f.fresh, "fresh-instances", false, "start every call in a newly initialised instance instead of one restored to the post-initialisation snapshot (slower; see docs/performance.md)")
 }
 
@@ -181,14 +183,15 @@ func (f *runtimeFlags) runtime(ctx context.Context, logger hclog.Logger) (*host.
 		logger.Info("capability grants", "file", policy.File(), "ask", policy.Ask(), "remembered", policy.RememberFile())
 	}
 	rt, err := host.New(ctx, host.Options{
-		CacheDir:        filepath.Join(root, "compile"),
-		MemoryLimitMiB:  f.memoryMiB,
-		CallTimeout:     f.callTimeout,
-		MemoryBudgetMiB: f.budgetMiB,
-		FreshInstances:  f.fresh,
-		RunBudget:       f.runBudget,
-		Logger:          logger.Named("host"),
-		Grants:          policy,
+		CacheDir:             filepath.Join(root, "compile"),
+		MemoryLimitMiB:       f.memoryMiB,
+		CallTimeout:          f.callTimeout,
+		MemoryBudgetMiB:      f.budgetMiB,
+		FreshInstances:       f.fresh,
+		CopyOnWriteSnapshots: f.cow,
+		RunBudget:            f.runBudget,
+		Logger:               logger.Named("host"),
+		Grants:               policy,
 	})
 	if err != nil {
 		return nil, nil, err

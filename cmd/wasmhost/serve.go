@@ -70,7 +70,7 @@ makes this process a front end only, leaving the guests to the workers.`,
 
 // catalogReadyWait bounds how long requests reading the catalog wait for
 // the plugins present at start to load (initialize never waits).
-const catalogReadyWait = 10 * time.Second
+const catalogReadyWait = 15 * time.Second
 
 func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags, pluginsDir string, workers int) error {
 	logger := rf.logger()
