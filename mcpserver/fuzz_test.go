@@ -184,9 +184,9 @@ func (noTools) ResourceTemplates() []host.TemplateEntry { return nil }
 // lineClient speaks JSON-RPC over a stdio server's pipes, one request at a
 // time.
 type lineClient struct {
-	w    io.Writer
-	sc   *bufio.Scanner
-	next int
+	w     io.Writer
+	lines chan []byte // closed when the server's output ends
+	next  int
 }
 
 type rpcResponse struct {
@@ -199,27 +199,39 @@ type rpcResponse struct {
 	} `json:"error"`
 }
 
-// call sends method with params (raw JSON) and returns the response,
-// skipping the server's notifications.
+// call sends method with params (JSON, put on one line) and returns the
+// response, skipping the server's notifications. A server that does not
+// answer within 10s fails the test rather than hanging it.
 func (c *lineClient) call(t testing.TB, method string, params json.RawMessage) rpcResponse {
 	t.Helper()
+	var line bytes.Buffer
+	if err := json.Compact(&line, params); err != nil {
+		t.Fatalf("params %q: %v", params, err)
+	}
 	c.next++
-	line := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":%s}`+"\n", c.next, method, params)
-	if _, err := io.WriteString(c.w, line); err != nil {
+	msg := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":%s}`+"\n", c.next, method, line.Bytes())
+	if _, err := io.WriteString(c.w, msg); err != nil {
 		t.Fatalf("write %s: %v", method, err)
 	}
 	want := fmt.Sprint(c.next)
-	for c.sc.Scan() {
-		var r rpcResponse
-		if err := json.Unmarshal(c.sc.Bytes(), &r); err != nil {
-			t.Fatalf("server wrote %q: %v", c.sc.Bytes(), err)
-		}
-		if r.Method == "" && string(r.ID) == want {
-			return r
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("%s: the server closed the connection", method)
+			}
+			var r rpcResponse
+			if err := json.Unmarshal(l, &r); err != nil {
+				t.Fatalf("server wrote %q: %v", l, err)
+			}
+			if r.Method == "" && string(r.ID) == want {
+				return r
+			}
+		case <-timeout:
+			t.Fatalf("%s %s: no response within 10s", method, params)
 		}
 	}
-	t.Fatalf("%s: the server closed the connection: %v", method, c.sc.Err())
-	return rpcResponse{}
 }
 
 // stdioServer serves a memory store over pipes and returns a client that
@@ -239,15 +251,26 @@ func stdioServer(tb testing.TB) (*lineClient, tasks.Store) {
 		serverW.Close()
 		close(done)
 	}()
+	var c *lineClient
 	tb.Cleanup(func() {
+		go func() {
+			for range c.lines { // nobody reads any more: let the server finish writing
+			}
+		}()
 		clientW.Close()
 		cancel()
 		<-done
 		srv.Close()
 	})
-	sc := bufio.NewScanner(clientR)
-	sc.Buffer(nil, maxLine)
-	c := &lineClient{w: clientW, sc: sc}
+	c = &lineClient{w: clientW, lines: make(chan []byte, 16)}
+	go func() {
+		defer close(c.lines)
+		sc := bufio.NewScanner(clientR)
+		sc.Buffer(nil, maxLine)
+		for sc.Scan() {
+			c.lines <- bytes.Clone(sc.Bytes())
+		}
+	}()
 	if r := c.call(tb, "initialize", json.RawMessage(`{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"fuzz","version":"0"}}`)); r.Error != nil {
 		tb.Fatalf("initialize: %+v", r.Error)
 	}

@@ -23,8 +23,9 @@ go vet ./...
 GOOS=wasip1 GOARCH=wasm go vet ./sdk/... ./plugins/...
 
 step "go test -race"
-# -timeout: the default 10 minutes per package is too short for cmd/wasmhost
-# and e2e under -race on a busy 2-core machine (each compiles plugins).
+# A generous -timeout: the default 10m per package binary is too short for
+# cmd/wasmhost and e2e/distributed under -race on a busy 2-core machine
+# (each compiles plugins).
 go test -race -count=1 -timeout 30m ./...
 
 step "build wasmhost"
