@@ -46,7 +46,9 @@ function newClient() {
         { capabilities: { elicitation: { form: {} } } }
     );
     client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept', content: { confirm: true } }));
-    const transport = new StdioClientTransport({ command, args, stderr: 'ignore' });
+    // The server's stderr is passed on: run.sh starts it at --log-level warn,
+    // so only trouble shows.
+    const transport = new StdioClientTransport({ command, args, stderr: 'inherit' });
     return { client, transport };
 }
 
@@ -65,17 +67,22 @@ async function startOnce() {
 // (following notifications/tools/list_changed); it returns the time from
 // t0 to initialize answered.
 async function connectAll(client, transport, t0) {
-    let changed = () => {};
+    let changed = () => {}, closed = () => {};
     client.setNotificationHandler(ToolListChangedNotificationSchema, async () => changed());
+    client.onclose = () => closed(new Error('the server exited while its tools were loading'));
     await client.connect(transport, { timeout: START_TIMEOUT });
     const init = now() - t0;
     for (;;) {
-        const wait = new Promise(resolve => { changed = resolve; });
+        const wait = new Promise((resolve, reject) => { changed = resolve; closed = reject; });
         const { tools } = await client.listTools(undefined, { timeout: START_TIMEOUT });
         if (tools.length >= TOOLS) break;
-        await Promise.race([wait, new Promise((_, rej) => setTimeout(() => rej(new Error(
-            `tools/list has ${tools.length} of ${TOOLS} tools and no list_changed came`)), START_TIMEOUT))]);
+        let timer;
+        await Promise.race([wait, new Promise((_, rej) => {
+            timer = setTimeout(() => rej(new Error(
+                `tools/list has ${tools.length} of ${TOOLS} tools and no list_changed came`)), START_TIMEOUT);
+        })]).finally(() => clearTimeout(timer));
     }
+    client.onclose = undefined;
     return init;
 }
 
@@ -125,3 +132,4 @@ if (ELICIT > 0) {
 out.server_pid = transport.pid;
 await client.close();
 console.log(JSON.stringify(out));
+process.exit(0);
