@@ -421,13 +421,14 @@ func (c *Catalog) rescan(only map[string]bool) (bool, error) {
 		changed bool
 	)
 	for _, cd := range cands {
+		mu.Lock() // a progressive scan's loaders write c.entries meanwhile
 		old := c.entries[cd.name]
 		if old != nil && only != nil && !only[cd.name] {
-			mu.Lock()
 			next[cd.name] = old
 			mu.Unlock()
 			continue
 		}
+		mu.Unlock()
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {

@@ -15,7 +15,9 @@ import (
 )
 
 // TestCatalogReadyWait checks that, while the catalog is still loading,
-// initialize and ping are answered at once and tools/list waits for Ready.
+// initialize and ping are answered at once, while tools/list and a call of
+// a tool not (yet) there wait for Ready. (A call of a loaded tool passes
+// at once; it needs a worker, which this server has not.)
 func TestCatalogReadyWait(t *testing.T) {
 	cat := sharedCatalog(t)
 	ready := make(chan struct{})
@@ -42,12 +44,18 @@ func TestCatalogReadyWait(t *testing.T) {
 	c := newWireClient(t, clientR, clientW)
 	c.initialize("2025-11-25", nil)
 	list := c.send("tools/list", map[string]any{})
+	unknown := c.send("tools/call", map[string]any{"name": "still_loading", "arguments": map[string]any{}})
 	c.call("ping", map[string]any{})
-	select {
-	case m := <-list:
-		t.Fatalf("tools/list answered before the catalog was ready: %+v", m)
-	default:
+	for what, ch := range map[string]<-chan message{"tools/list": list, "a call of an unknown tool": unknown} {
+		select {
+		case m := <-ch:
+			t.Fatalf("%s answered before the catalog was ready: %+v", what, m)
+		default:
+		}
 	}
 	close(ready)
 	c.await(list, "tools/list after Ready")
+	if m := c.await(unknown, "the unknown tool's call after Ready"); m.Error == nil {
+		t.Errorf("a call of a tool no plugin offers succeeded: %+v", m)
+	}
 }
