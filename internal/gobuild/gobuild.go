@@ -128,7 +128,7 @@ func (b *Builder) Build(ctx context.Context, dir string) (wasmPath string, cache
 	}
 	defer cleanup()
 
-	key, err := b.key(ctx, goCmd, version, dir, overlay)
+	key, err := b.buildKey(ctx, goCmd, version, cacheDir, dir, overlay)
 	if err != nil {
 		return "", false, err
 	}
@@ -293,20 +293,38 @@ type listedPackage struct {
 	}
 }
 
-// key hashes everything that decides the build's output. Paths are left out
-// on purpose: the same plugin copied elsewhere builds to the same bytes.
-func (b *Builder) key(ctx context.Context, goCmd, version, dir string, ov *overlay) (string, error) {
+// buildKey is key, taken from the record of an earlier computation when
+// none of its inputs changed (inputs.go).
+func (b *Builder) buildKey(ctx context.Context, goCmd, version, cacheDir, dir string, ov *overlay) (string, error) {
+	name := b.recordName(cacheDir, version, dir, ov)
+	if key, ok := recalled(name); ok {
+		return key, nil
+	}
+	key, rec, err := b.key(ctx, goCmd, version, dir, ov)
+	if err == nil && rec != nil && rec.Dirs != nil {
+		rec.Key = key
+		record(name, rec)
+	}
+	return key, err
+}
+
+// key hashes everything that decides the build's output, and records what
+// it read (nil when go list failed). Paths are left out of the key on
+// purpose: the same plugin copied elsewhere builds to the same bytes.
+func (b *Builder) key(ctx context.Context, goCmd, version, dir string, ov *overlay) (string, *inputs, error) {
+	rec := &inputs{Dirs: map[string]string{}, Files: map[string]string{}}
+	rec.add(dir)
 	h := sha256.New()
 	field := func(name string, value []byte) {
 		// Length-prefixed so that no two field sequences hash alike.
 		fmt.Fprintf(h, "%s %d\n", name, len(value))
 		h.Write(value)
 	}
-	field("gobuild", []byte("v1 wasip1/wasm c-shared"))
+	field("gobuild", []byte("v2 wasip1/wasm c-shared"))
 	field("go", []byte(version))
 	field("abi", []byte(strconv.Itoa(abi.Version)))
 	if err := hashGoFiles(field, dir, nil); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if ov != nil {
 		field("overlay "+ov.name, ov.src)
@@ -319,7 +337,7 @@ func (b *Builder) key(ctx context.Context, goCmd, version, dir string, ov *overl
 		if mod := findGoMod(dir); mod != "" {
 			hashModFiles(field, mod)
 		}
-		return hex.EncodeToString(h.Sum(nil))[:32], nil
+		return hex.EncodeToString(h.Sum(nil))[:32], nil, nil
 	}
 	for _, p := range pkgs {
 		if p.Standard {
@@ -327,21 +345,39 @@ func (b *Builder) key(ctx context.Context, goCmd, version, dir string, ov *overl
 		}
 		if p.Module != nil && p.Module.Main && p.Dir == dir {
 			hashModFiles(field, p.Module.GoMod)
+			// A go.mod appearing between dir and the module's root would
+			// change the module; so would a vendor directory at the root.
+			for d := dir; within(filepath.Dir(p.Module.GoMod), d); d = filepath.Dir(d) {
+				rec.add(d)
+				if d == filepath.Dir(d) {
+					break
+				}
+			}
 		}
 		if p.Module != nil && !p.Module.Main && (p.Module.Replace == nil || p.Module.Replace.Version != "") {
 			// A versioned module: go.sum pins its content.
 			field("module "+p.ImportPath, []byte(p.Module.Path+"@"+p.Module.Version))
 			continue
 		}
-		if p.Dir == dir {
-			continue // already hashed, with all of its .go files
+		for _, f := range p.EmbedFiles {
+			rec.addFile(filepath.Join(p.Dir, f))
 		}
+		if p.Dir == dir {
+			// Its .go files are already hashed; its embedded files too.
+			if len(p.EmbedFiles) > 0 {
+				if err := hashGoFiles(field, dir, p.EmbedFiles); err != nil {
+					return "", nil, err
+				}
+			}
+			continue
+		}
+		rec.add(p.Dir)
 		field("package", []byte(p.ImportPath))
 		if err := hashGoFiles(field, p.Dir, append(p.GoFiles, p.EmbedFiles...)); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil))[:32], nil
+	return hex.EncodeToString(h.Sum(nil))[:32], rec, nil
 }
 
 // hashGoFiles hashes the named files in dir, or every .go file there (tests
@@ -444,10 +480,22 @@ func (b *Builder) goCmd() (string, error) {
 	return "", errors.New("gobuild: no go command found: install Go or set GoCmd")
 }
 
-// version runs `go version` once per Builder. It deliberately ignores the
-// caller's context: a cancelled first caller must not poison the answer.
+// version runs `go version` once per Builder, and keeps the answer in the
+// cache for as long as the go binary stays the same file. It deliberately
+// ignores the caller's context: a cancelled first caller must not poison
+// the answer.
 func (b *Builder) version(goCmd string) (string, error) {
 	b.versionOnce.Do(func() {
+		kept, keep := "", false
+		if cacheDir, err := b.cacheDir(); err == nil {
+			kept, keep = toolchainName(cacheDir, goCmd, b.buildEnv())
+		}
+		if keep {
+			if v, err := readSmall(kept, 256); err == nil && strings.HasPrefix(string(v), "go version ") {
+				b.goVersion = string(v)
+				return
+			}
+		}
 		cmd := exec.Command(goCmd, "version")
 		cmd.Env = b.buildEnv() // GOTOOLCHAIN=local: the version that builds
 		out, err := cmd.Output()
@@ -456,6 +504,9 @@ func (b *Builder) version(goCmd string) (string, error) {
 			return
 		}
 		b.goVersion = strings.TrimSpace(string(out))
+		if keep {
+			writeAtomic(kept, []byte(b.goVersion))
+		}
 	})
 	return b.goVersion, b.versionErr
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -263,5 +265,76 @@ func TestFieldDocsReachTheBinary(t *testing.T) {
 	bin, _ := os.ReadFile(wasm)
 	if !bytes.Contains(bin, m[1]) {
 		t.Errorf("%s does not contain the field doc %q", wasm, m[1])
+	}
+}
+
+// goSpy returns a go command that appends its arguments to a log before
+// running the real one, and a function reading what ran.
+func goSpy(t *testing.T) (goCmd string, ran func() []string) {
+	t.Helper()
+	real, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "ran")
+	goCmd = filepath.Join(dir, "go")
+	write(t, goCmd, "#!/bin/sh\necho \"$1\" >> "+logFile+"\nexec "+real+" \"$@\"\n")
+	if err := os.Chmod(goCmd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return goCmd, func() []string {
+		b, _ := os.ReadFile(logFile)
+		os.Remove(logFile)
+		return strings.Fields(string(b))
+	}
+}
+
+func TestUnchangedSourceNeedsNoGoCommand(t *testing.T) {
+	goCmd, ran := goSpy(t)
+	cache := t.TempDir()
+	dir := module(t, "42", true)
+	ctx := context.Background()
+	build := func() (string, bool) {
+		t.Helper()
+		// A new Builder: what a restarted server has.
+		out, cached, err := (&Builder{CacheDir: cache, GoCmd: goCmd}).Build(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, cached
+	}
+	first, _ := build()
+	if got := ran(); !slices.Contains(got, "list") || !slices.Contains(got, "build") {
+		t.Fatalf("first build ran %q; want go list and go build", got)
+	}
+	if again, cached := build(); !cached || again != first {
+		t.Errorf("unchanged: %s cached=%v; want %s", again, cached, first)
+	}
+	if got := ran(); len(got) != 0 {
+		t.Errorf("an unchanged plugin ran the go command: %q", got)
+	}
+
+	lib := filepath.Join(filepath.Dir(dir), "lib")
+	for _, change := range []struct {
+		name string
+		do   func()
+	}{
+		{"a dependency's source", func() { write(t, filepath.Join(lib, "lib.go"), "package lib\n\nconst Answer = 43\n") }},
+		{"a file added to a dependency", func() { write(t, filepath.Join(lib, "more.go"), "package lib\n\nconst More = 1\n") }},
+		{"go.mod", func() { write(t, filepath.Join(filepath.Dir(dir), "go.mod"), "module example.com/m\n\ngo 1.25\n") }},
+		{"a go.mod in the plugin", func() { write(t, filepath.Join(dir, "go.mod"), "module example.com/p\n\ngo 1.24\n") }},
+	} {
+		change.do()
+		out, _ := func() (string, bool) {
+			out, cached, err := (&Builder{CacheDir: cache, GoCmd: goCmd}).Build(ctx, dir)
+			if err != nil && change.name != "a go.mod in the plugin" {
+				t.Fatalf("after changing %s: %v", change.name, err)
+			}
+			return out, cached
+		}()
+		if got := ran(); !slices.Contains(got, "list") {
+			t.Errorf("after changing %s the key was not recomputed (ran %q, built %s)", change.name, got, out)
+		}
 	}
 }
