@@ -118,6 +118,12 @@ type Catalog struct {
 	progressive bool
 	loaded      chan struct{} // closed when the first scan has finished
 
+	// reloads names the entries whose plugin, listed from the description
+	// cache, failed to start; reloadSignal wakes watch to load them again.
+	reloadMu     sync.Mutex
+	reloads      map[string]bool
+	reloadSignal chan struct{}
+
 	mu       sync.RWMutex
 	tools    []ToolEntry
 	byName   map[string]ToolEntry
@@ -173,6 +179,9 @@ func OpenCatalog(ctx context.Context, rt *Runtime, dir string, opts CatalogOptio
 		entries:  make(map[string]*entry),
 		done:     make(chan struct{}),
 		loaded:   make(chan struct{}),
+
+		reloads:      make(map[string]bool),
+		reloadSignal: make(chan struct{}, 1),
 	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
@@ -343,6 +352,14 @@ func (c *Catalog) watch() {
 			}
 			dirty[name] = true
 			timer.Reset(c.debounce)
+		case <-c.reloadSignal:
+			c.reloadMu.Lock()
+			for name := range c.reloads {
+				dirty[name] = true
+			}
+			clear(c.reloads)
+			c.reloadMu.Unlock()
+			timer.Reset(c.debounce)
 		case err, ok := <-c.watcher.Errors:
 			if !ok {
 				return
@@ -364,6 +381,17 @@ func (c *Catalog) watch() {
 				c.opts.OnChange()
 			}
 		}
+	}
+}
+
+// reload has watch load the entry name again.
+func (c *Catalog) reload(name string) {
+	c.reloadMu.Lock()
+	c.reloads[name] = true
+	c.reloadMu.Unlock()
+	select {
+	case c.reloadSignal <- struct{}{}:
+	default: // a wake-up is already pending
 	}
 }
 
@@ -626,10 +654,19 @@ func (c *Catalog) loadEntryUnguarded(cd candidate, old *entry) *entry {
 		return fail(err.Error())
 	}
 	e.key = sha256.Sum256(bin)
-	if old != nil && old.key == e.key {
+	restarting := old != nil && old.plugin != nil && old.plugin.failedToStart()
+	if old != nil && old.key == e.key && !restarting {
 		return old
 	}
-	p, err := c.rt.load(c.ctx, wasmPath, filepath.Base(wasmPath), bin)
+	// An unchanged module is listed from its description and starts on
+	// its first call (describecache.go), unless that start just failed.
+	p, listed, err := (*Plugin)(nil), false, error(nil)
+	if !restarting {
+		p, listed, err = c.rt.listed(wasmPath, filepath.Base(wasmPath), e.key, func() { c.reload(cd.name) })
+	}
+	if !listed {
+		p, err = c.rt.load(c.ctx, wasmPath, filepath.Base(wasmPath), bin, e.key)
+	}
 	if err != nil {
 		if errors.Is(err, ErrClosed) {
 			return fail("runtime closed")

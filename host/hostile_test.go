@@ -141,7 +141,7 @@ func TestHostileNoMemorySecondWall(t *testing.T) {
 	}
 	pl := newPlugin(r, "nomem.wasm", "nomem.wasm", compiled)
 	defer compiled.Close(context.Background())
-	_, err = pl.handshake(context.Background(), compiled.ExportedFunctions())
+	_, _, err = pl.handshake(context.Background(), compiled.ExportedFunctions())
 	if !errors.Is(err, ErrInvalidPlugin) || !strings.Contains(err.Error(), errNoMemory.Error()) {
 		t.Fatalf("handshake: %v", err)
 	}

@@ -68,7 +68,9 @@ func readModule(path string) ([]byte, error) {
 	if n, _ := io.ReadFull(f, head); !bytes.Equal(head[:n], wasmMagic) {
 		return nil, tag(ErrInvalidPlugin, notWasm(head[:n]))
 	}
-	bin := make([]byte, len(head), fi.Size())
+	// Room for the whole file and the reader's last probe for more, so
+	// that reading a big module never regrows and copies the buffer.
+	bin := make([]byte, len(head), fi.Size()+bytes.MinRead)
 	copy(bin, head)
 	buf := bytes.NewBuffer(bin)
 	if _, err := buf.ReadFrom(io.LimitReader(f, MaxModuleSize+1-int64(len(head)))); err != nil {

@@ -79,6 +79,9 @@ type Plugin struct {
 	// the rewrite added.
 	snap    *snapshot
 	globals []string
+	// deferred is set on a plugin listed from the description cache: its
+	// compiled code, snapshot and pool are made by its first call.
+	deferred *deferredStart
 
 	// The pool: idle instances in the snapshot's state, never used or
 	// restored after their call, at most PoolSize of them. Instances are
@@ -286,6 +289,12 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 		defer clock.stop()
 	}
 
+	if err := p.started(ctx); err != nil {
+		if ctx.Err() != nil {
+			return p.callError(ctx, tg, nil, err)
+		}
+		return err
+	}
 	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask, caps: p.caps, clock: clock}
 	inst, err := p.checkout(ctx)
 	if err != nil {
@@ -390,7 +399,9 @@ func (p *Plugin) release() {
 	if p.snap != nil {
 		p.snap.image.close() // mappings made from it stay valid
 	}
-	p.compiled.Close(context.Background())
+	if p.compiled != nil { // nil when listed and never started
+		p.compiled.Close(context.Background())
+	}
 	p.rt.mu.Lock()
 	delete(p.rt.plugins, p)
 	p.rt.mu.Unlock()
@@ -435,6 +446,9 @@ func (p *Plugin) startPool() {
 
 // drain closes the idle instances.
 func (p *Plugin) drain() {
+	if !p.hasStarted() {
+		return // no pool yet, and its start may be making one
+	}
 	for p.pool != nil {
 		select {
 		case inst := <-p.pool:

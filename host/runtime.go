@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -35,7 +36,9 @@ const (
 // Options configure a [Runtime]. The zero value means every default.
 type Options struct {
 	// CacheDir holds compiled machine code across runs, so a plugin that
-	// took a second to compile loads in tens of milliseconds next time.
+	// took a second to compile loads in tens of milliseconds next time,
+	// and the descriptions of the modules loaded, so that a catalog lists
+	// an unchanged module's tools before compiling it.
 	// "" means os.UserCacheDir()/wasmhost/compile.
 	CacheDir string
 	// MemoryLimitMiB caps each instance's linear memory. 0 means
@@ -101,6 +104,9 @@ type Runtime struct {
 	// imports are the host functions by name, to check a plugin's imports
 	// before instantiating it.
 	imports map[string]api.FunctionDefinition
+	// descriptions lets a catalog list plugins without starting them
+	// (describecache.go).
+	descriptions *describeCache
 
 	// killed ends every call still running when Close gives up waiting.
 	killed context.Context
@@ -182,6 +188,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		return nil, fmt.Errorf("host: host functions: %w", err)
 	}
 	r.imports = hm.ExportedFunctionDefinitions()
+	r.descriptions = newDescribeCache(filepath.Join(opts.CacheDir, "describe"), r)
 	return r, nil
 }
 
@@ -253,7 +260,7 @@ func (r *Runtime) Load(ctx context.Context, path string) (*Plugin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", name, err)
 	}
-	return r.load(ctx, path, name, bin)
+	return r.load(ctx, path, name, bin, sha256.Sum256(bin))
 }
 
 // wasmMagic is the preamble of every core WebAssembly module, version 1.
@@ -273,68 +280,25 @@ var requiredExports = []struct {
 	{"_initialize", nil, nil},
 }
 
-func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *Plugin, err error) {
-	invalid := func(format string, args ...any) error {
-		return tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: "+format, append([]any{name}, args...)...))
-	}
+func (r *Runtime) load(ctx context.Context, path, name string, bin []byte, digest [32]byte) (_ *Plugin, err error) {
 	defer recovered(&err, "plugin "+name+": load", r.log.Error)
 	if r.isClosed() {
 		return nil, fmt.Errorf("plugin %s: runtime %w", name, ErrClosed)
 	}
-	if !bytes.HasPrefix(bin, wasmMagic) {
-		return nil, invalid("%w", notWasm(bin[:min(len(bin), len(wasmMagic))]))
-	}
 	start := time.Now()
-	// Expose the guest's globals, so that its state after _initialize can
-	// be snapshotted. A module the rewrite does not understand loads as it
-	// is, and its calls start fresh instances. The rewrite is linear in the
-	// file, which the reader has already size-capped; compile then checks
-	// the module that actually runs.
-	var globals []string
-	if !r.opts.FreshInstances {
-		if rewritten, names, err := exportGlobals(bin); err == nil {
-			bin, globals = rewritten, names
-		} else {
-			r.log.Debug("no snapshots for this plugin", "plugin", name, "reason", err)
-		}
-	}
-	compiled, err := r.compile(ctx, bin)
-	if errors.Is(err, wasmcheck.ErrRefused) || errors.Is(err, errNotPlugin) {
-		return nil, invalid("%w", err)
-	}
+	p := newPlugin(r, path, name, nil)
+	desc, raw, err := p.start(ctx, bin)
 	if err != nil {
-		return nil, invalid("cannot compile: %w", err)
+		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			compiled.Close(context.WithoutCancel(ctx))
+			p.compiled.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := r.checkImports(compiled); err != nil {
-		return nil, invalid("%w", err)
-	}
-	exports := compiled.ExportedFunctions()
-	// Without these two the version cannot be asked: a command module
-	// (no _initialize) would run an uninitialised Go runtime.
-	if exports[abi.ExportABIVersion] == nil || exports["_initialize"] == nil {
-		return nil, invalid("%w", checkExports(exports))
-	}
-
-	p := newPlugin(r, path, name, compiled)
-	p.globals = globals
-	desc, err := p.handshake(ctx, exports)
-	if err != nil {
-		return nil, err
-	}
-	if err := validateDescription(desc); err != nil {
-		return nil, invalid("%w", err)
-	}
-	if err := checkOptionalExports(desc, exports); err != nil {
-		return nil, invalid("%w", err)
-	}
 	if p.caps, err = r.resolveGrants(name, desc.Needs); err != nil {
-		return nil, invalid("%w", err)
+		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %w", name, err))
 	}
 	if p.snap != nil && p.caps.mountsDirs() {
 		p.snapshotWithMounts(ctx)
@@ -352,8 +316,76 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *P
 	r.mu.Unlock()
 	ok = true
 	p.startPool()
+	if r.descriptions != nil {
+		r.descriptions.put(digest, raw)
+	}
 	p.log.Debug("loaded plugin", "path", path, "tools", len(desc.Tools), "took", time.Since(start).Round(time.Millisecond))
 	return p, nil
+}
+
+// start compiles bin, the plugin's file, and runs the handshake, with
+// every check of a load but the grants: p gets its compiled code and, when
+// the module allows one, its snapshot. It returns the description, checked,
+// and its JSON as the guest wrote it. On error p has neither.
+func (p *Plugin) start(ctx context.Context, bin []byte) (_ *abi.Description, raw []byte, err error) {
+	r, name := p.rt, p.name
+	invalid := func(format string, args ...any) error {
+		return tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: "+format, append([]any{name}, args...)...))
+	}
+	defer recovered(&err, "plugin "+name+": start", r.log.Error)
+	if !bytes.HasPrefix(bin, wasmMagic) {
+		return nil, nil, invalid("%w", notWasm(bin[:min(len(bin), len(wasmMagic))]))
+	}
+	// Expose the guest's globals, so that its state after _initialize can
+	// be snapshotted. A module the rewrite does not understand loads as it
+	// is, and its calls start fresh instances. The rewrite is linear in the
+	// file, which the reader has already size-capped; compile then checks
+	// the module that actually runs.
+	var globals []string
+	if !r.opts.FreshInstances {
+		if rewritten, names, err := exportGlobals(bin); err == nil {
+			bin, globals = rewritten, names
+		} else {
+			r.log.Debug("no snapshots for this plugin", "plugin", name, "reason", err)
+		}
+	}
+	compiled, err := r.compile(ctx, bin)
+	if errors.Is(err, wasmcheck.ErrRefused) || errors.Is(err, errNotPlugin) {
+		return nil, nil, invalid("%w", err)
+	}
+	if err != nil {
+		return nil, nil, invalid("cannot compile: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			compiled.Close(context.WithoutCancel(ctx))
+			p.compiled, p.globals, p.snap = nil, nil, nil
+		}
+	}()
+	if err := r.checkImports(compiled); err != nil {
+		return nil, nil, invalid("%w", err)
+	}
+	exports := compiled.ExportedFunctions()
+	// Without these two the version cannot be asked: a command module
+	// (no _initialize) would run an uninitialised Go runtime.
+	if exports[abi.ExportABIVersion] == nil || exports["_initialize"] == nil {
+		return nil, nil, invalid("%w", checkExports(exports))
+	}
+
+	p.compiled, p.globals = compiled, globals
+	desc, raw, err := p.handshake(ctx, exports)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := validateDescription(desc); err != nil {
+		return nil, nil, invalid("%w", err)
+	}
+	if err := checkOptionalExports(desc, exports); err != nil {
+		return nil, nil, invalid("%w", err)
+	}
+	ok = true
+	return desc, raw, nil
 }
 
 // handshakeTimeout bounds loading a plugin (start it, read its version and
@@ -364,39 +396,40 @@ const handshakeTimeout = time.Minute
 // handshake runs one throwaway instance to read the ABI version and the
 // description. It is not pooled: pooled instances are never used before
 // their call.
-func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionDefinition) (*abi.Description, error) {
+func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionDefinition) (_ *abi.Description, raw []byte, err error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	inst, err := p.instantiate(ctx)
 	if err != nil {
-		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: cannot start: %w", p.name, err))
+		return nil, nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: cannot start: %w", p.name, err))
 	}
 	defer inst.close()
 
 	ver, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
 	if err != nil {
-		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportABIVersion, err))
+		return nil, nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportABIVersion, err))
 	}
 	if v := int32(ver[0]); v != abi.Version {
-		return nil, tag(ErrInvalidPlugin, tag(ErrIncompatibleABI, fmt.Errorf(
+		return nil, nil, tag(ErrInvalidPlugin, tag(ErrIncompatibleABI, fmt.Errorf(
 			"plugin %s: built for ABI v%d, this wasmhost speaks ABI v%d; rebuild it with the matching SDK",
 			p.name, v, abi.Version)))
 	}
 	if err := checkExports(exports); err != nil {
-		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %w", p.name, err))
+		return nil, nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %w", p.name, err))
 	}
 
 	res, err := inst.mod.ExportedFunction(abi.ExportDescribe).Call(ctx)
 	if err != nil {
-		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportDescribe, err))
+		return nil, nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportDescribe, err))
 	}
-	raw, err := inst.readResult(res[0])
+	raw, err = inst.readResult(res[0])
 	if err != nil {
-		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportDescribe, err))
+		return nil, nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: %w", p.name, abi.ExportDescribe, err))
 	}
+	raw = bytes.Clone(raw) // a view of guest memory, which goes with inst
 	var desc abi.Description
 	if err := json.Unmarshal(raw, &desc); err != nil {
-		return nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: description is not valid JSON: %w", p.name, abi.ExportDescribe, err))
+		return nil, nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %s: description is not valid JSON: %w", p.name, abi.ExportDescribe, err))
 	}
 	if p.globals != nil {
 		// After the two pure exports and before anything that sees a
@@ -408,7 +441,7 @@ func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionD
 			p.log.Debug("no snapshot; calls start fresh instances", "error", err)
 		}
 	}
-	return &desc, nil
+	return &desc, raw, nil
 }
 
 // snapshotWithMounts takes the snapshot again for a plugin granted

@@ -139,8 +139,10 @@ func (rec *inputs) addFile(file string) {
 // errTooBig refuses to record a file over MaxSourceFile.
 var errTooBig = errors.New("file too big to record")
 
-// dirDigest hashes dir's entry names and types and the content of its
-// regular files (tests excepted: the build never reads them).
+// dirDigest hashes dir's entry names and types and the content of the
+// files there the go command reads (tests excepted: the build never reads
+// them); embedded files are recorded one by one. Other files count by name
+// only: a directory holding the plugin may hold big modules too.
 func dirDigest(dir string) (string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -151,7 +153,7 @@ func dirDigest(dir string) (string, error) {
 	for _, e := range ents {
 		n := e.Name()
 		fmt.Fprintf(h, "%d %s %v\n", len(n), n, e.Type())
-		if !e.Type().IsRegular() || strings.HasSuffix(n, "_test.go") {
+		if !e.Type().IsRegular() || !readByGo(n) {
 			continue
 		}
 		d, err := fileDigest(filepath.Join(dir, n))
@@ -161,6 +163,23 @@ func dirDigest(dir string) (string, error) {
 		h.Write([]byte(d))
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// readByGo reports whether the go command reads a file of that name when
+// building the package in its directory, or resolving its module.
+func readByGo(name string) bool {
+	switch name {
+	case "go.mod", "go.sum", "go.work", "go.work.sum":
+		return true
+	}
+	if strings.HasSuffix(name, "_test.go") {
+		return false
+	}
+	switch filepath.Ext(name) {
+	case ".go", ".s", ".S", ".sx", ".h", ".c", ".syso":
+		return true
+	}
+	return false
 }
 
 func fileDigest(file string) (string, error) {

@@ -1,0 +1,238 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"github.com/wasmhost/wasmhost/abi"
+)
+
+// The description cache lets a catalog list a plugin's tools without
+// compiling or starting it. Even from the compilation cache, wazero
+// decodes and validates a whole module before it can be instantiated
+// (0.5–2 s for a Go plugin on a busy machine), and the handshake then runs
+// its _initialize: for a directory of plugins that is most of a start. A
+// module that loaded once had its description read and checked, and that
+// description depends on nothing but the module's bytes and the rules this
+// host loaded it under. So a successful load keeps the description under a
+// key of both (describeKey), and the catalog lists a module whose key is
+// there at once, as a plugin that compiles and starts on its first call
+// (Plugin.started). That start runs every check a load runs, on the file
+// as it is then: a file that changed since it was listed fails the start
+// instead of running, and a module that fails is reported to the catalog,
+// which loads it afresh and lists the problem. The cache holds only what
+// this host wrote after checking it, and is checked again when read.
+
+// describeCacheVersion names the format of the cache and what its key
+// covers.
+const describeCacheVersion = "wasmhost describe v1"
+
+// describeCache is the directory of descriptions, one file per key.
+type describeCache struct {
+	dir    string
+	loader [32]byte // the loading rules, part of every key
+}
+
+// newDescribeCache keeps descriptions under dir, for the loading rules of
+// r: the ABI version, the host functions a module may import (with their
+// signatures), the structural limits and the memory limit. A host whose
+// rules differ reads none of them.
+func newDescribeCache(dir string, r *Runtime) *describeCache {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nabi %d\nlimits %+v\nmemory %d\nmax module %d\n",
+		describeCacheVersion, abi.Version, moduleLimits, r.opts.MemoryLimitMiB, MaxModuleSize)
+	names := make([]string, 0, len(r.imports))
+	for name := range r.imports {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		def := r.imports[name]
+		fmt.Fprintf(h, "import %s %x %x\n", name, def.ParamTypes(), def.ResultTypes())
+	}
+	c := &describeCache{dir: dir}
+	h.Sum(c.loader[:0])
+	return c
+}
+
+func (c *describeCache) file(digest [32]byte) string {
+	h := sha256.New()
+	h.Write(c.loader[:])
+	h.Write(digest[:])
+	return filepath.Join(c.dir, hex.EncodeToString(h.Sum(nil))+".json")
+}
+
+// get returns the description kept for the module of that digest.
+func (c *describeCache) get(digest [32]byte) ([]byte, bool) {
+	f, err := os.Open(c.file(digest))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, abi.MaxMessageSize+1))
+	if err != nil || len(raw) > abi.MaxMessageSize {
+		return nil, false
+	}
+	return raw, true
+}
+
+// put keeps raw, a checked description, for the module of that digest;
+// through a temporary file renamed into place, so that another process
+// never reads half of it. A failure only costs the next start a load.
+func (c *describeCache) put(digest [32]byte, raw []byte) {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(c.dir, ".describe-*")
+	if err != nil {
+		return
+	}
+	_, werr := tmp.Write(raw)
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), c.file(digest)) != nil {
+		os.Remove(tmp.Name())
+	}
+}
+
+// drop forgets the description of the module of that digest.
+func (c *describeCache) drop(digest [32]byte) { os.Remove(c.file(digest)) }
+
+// deferredStart is the start a plugin listed from the description cache
+// owes: compiling its module and running the handshake, on its first call.
+type deferredStart struct {
+	digest [32]byte // of the file it was listed from
+	onFail func()   // tells whoever listed it (the catalog), once
+	once   sync.Once
+	done   chan struct{} // closed when the start has ended
+	err    error         // why it failed; read after done
+}
+
+// listed makes a plugin from the description kept for digest, the sha256
+// of the file at path, without compiling it: it compiles and starts on its
+// first call, and onFail (if set) is called if that fails. ok is false
+// when no usable description is kept; err is set when one is but the
+// operator's grants refuse what it needs.
+func (r *Runtime) listed(path, name string, digest [32]byte, onFail func()) (p *Plugin, ok bool, err error) {
+	if r.descriptions == nil || r.opts.FreshInstances {
+		return nil, false, nil
+	}
+	raw, ok := r.descriptions.get(digest)
+	if !ok {
+		return nil, false, nil
+	}
+	var desc abi.Description
+	if json.Unmarshal(raw, &desc) != nil || validateDescription(&desc) != nil {
+		r.descriptions.drop(digest)
+		return nil, false, nil
+	}
+	p = newPlugin(r, path, name, nil)
+	if p.caps, err = r.resolveGrants(name, desc.Needs); err != nil {
+		return nil, true, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %w", name, err))
+	}
+	p.caps.annotate(desc.Tools)
+	p.setTools(desc.Tools)
+	p.setExtras(&desc)
+	p.deferred = &deferredStart{digest: digest, onFail: onFail, done: make(chan struct{})}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, true, fmt.Errorf("plugin %s: runtime %w", name, ErrClosed)
+	}
+	r.plugins[p] = struct{}{}
+	p.log.Debug("listed plugin from the description cache; it starts on its first call", "path", path, "tools", len(desc.Tools))
+	return p, true, nil
+}
+
+// started returns once p can take calls: at once for a plugin loaded
+// whole; for one listed from the description cache, once its first call
+// has compiled and started it (calls arriving meanwhile wait for the same
+// start), or ctx has ended. The caller holds p (acquire).
+func (p *Plugin) started(ctx context.Context) error {
+	d := p.deferred
+	if d == nil {
+		return nil
+	}
+	d.once.Do(func() {
+		p.mu.Lock()
+		p.users++ // the start uses the compiled code it makes
+		p.mu.Unlock()
+		go func() {
+			defer p.release()
+			d.err = p.startDeferred()
+			if d.err != nil {
+				p.log.Warn("plugin listed from the description cache failed to start; loading it again", "error", d.err)
+				if errors.Is(d.err, ErrInvalidPlugin) {
+					p.rt.descriptions.drop(d.digest)
+				}
+			}
+			close(d.done)
+			if d.err != nil && d.onFail != nil {
+				d.onFail()
+			}
+		}()
+	})
+	select {
+	case <-d.done:
+		return d.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// failedToStart reports whether p was listed from the description cache
+// and its start failed.
+func (p *Plugin) failedToStart() bool {
+	if d := p.deferred; d != nil {
+		select {
+		case <-d.done:
+			return d.err != nil
+		default:
+		}
+	}
+	return false
+}
+
+// hasStarted reports whether p's compiled code, snapshot and pool are set
+// (and safe to read from any goroutine).
+func (p *Plugin) hasStarted() bool {
+	if d := p.deferred; d != nil {
+		select {
+		case <-d.done:
+			return d.err == nil
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// startDeferred does for a listed plugin what Load did not: it reads the
+// file again, checks it is the one listed, compiles it and runs the
+// handshake, with every check of a load.
+func (p *Plugin) startDeferred() error {
+	ctx := p.rt.killed
+	bin, err := readModule(p.path)
+	if err != nil {
+		return tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %w", p.name, err))
+	}
+	if sha256.Sum256(bin) != p.deferred.digest {
+		return fmt.Errorf("plugin %s: the file changed since its tools were listed", p.name)
+	}
+	if _, _, err := p.start(ctx, bin); err != nil {
+		return err
+	}
+	if p.snap != nil && p.caps.mountsDirs() {
+		p.snapshotWithMounts(ctx)
+	}
+	p.startPool()
+	p.log.Debug("started plugin listed from the description cache")
+	return nil
+}
