@@ -649,22 +649,45 @@ func (c *Catalog) loadEntryUnguarded(cd candidate, old *entry) *entry {
 		}
 		wasmPath = built
 	}
-	bin, err := readModule(wasmPath)
-	if err != nil {
-		return fail(err.Error())
-	}
-	e.key = sha256.Sum256(bin)
+	// The file is read and hashed unless its digest is kept for a file of
+	// the same identity (describecache.go).
 	restarting := old != nil && old.plugin != nil && old.plugin.failedToStart()
+	var bin []byte
+	digest, known := c.rt.descriptions.knownDigest(wasmPath)
+	read := func() error {
+		before, _ := os.Stat(wasmPath)
+		var err error
+		if bin, err = readModule(wasmPath); err != nil {
+			return err
+		}
+		digest = sha256.Sum256(bin)
+		if after, err := os.Stat(wasmPath); before != nil && err == nil {
+			c.rt.descriptions.rememberDigest(wasmPath, before, after, digest)
+		}
+		return nil
+	}
+	if !known {
+		if err := read(); err != nil {
+			return fail(err.Error())
+		}
+	}
+	e.key = digest
 	if old != nil && old.key == e.key && !restarting {
 		return old
 	}
 	// An unchanged module is listed from its description and starts on
-	// its first call (describecache.go), unless that start just failed.
+	// its first call, unless that start just failed.
 	p, listed, err := (*Plugin)(nil), false, error(nil)
 	if !restarting {
 		p, listed, err = c.rt.listed(wasmPath, filepath.Base(wasmPath), e.key, func() { c.reload(cd.name) })
 	}
 	if !listed {
+		if bin == nil {
+			if err := read(); err != nil {
+				return fail(err.Error())
+			}
+		}
+		e.key = digest
 		p, err = c.rt.load(c.ctx, wasmPath, filepath.Base(wasmPath), bin, e.key)
 	}
 	if err != nil {

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
 )
@@ -40,6 +42,9 @@ const describeCacheVersion = "wasmhost describe v1"
 type describeCache struct {
 	dir    string
 	loader [32]byte // the loading rules, part of every key
+	// racyWindow is how long a file must have been left alone for its
+	// digest to be kept by identity.
+	racyWindow time.Duration
 }
 
 // newDescribeCache keeps descriptions under dir, for the loading rules of
@@ -59,7 +64,7 @@ func newDescribeCache(dir string, r *Runtime) *describeCache {
 		def := r.imports[name]
 		fmt.Fprintf(h, "import %s %x %x\n", name, def.ParamTypes(), def.ResultTypes())
 	}
-	c := &describeCache{dir: dir}
+	c := &describeCache{dir: dir, racyWindow: racyWindow}
 	h.Sum(c.loader[:0])
 	return c
 }
@@ -85,21 +90,88 @@ func (c *describeCache) get(digest [32]byte) ([]byte, bool) {
 	return raw, true
 }
 
-// put keeps raw, a checked description, for the module of that digest;
-// through a temporary file renamed into place, so that another process
-// never reads half of it. A failure only costs the next start a load.
+// put keeps raw, a checked description, for the module of that digest. A
+// failure only costs the next start a load.
 func (c *describeCache) put(digest [32]byte, raw []byte) {
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	writeFileAtomic(c.file(digest), raw)
+}
+
+// writeFileAtomic writes data to file through a temporary file renamed
+// into place, so that a reader (maybe another process) never sees half of
+// it.
+func writeFileAtomic(file string, data []byte) {
+	dir := filepath.Dir(file)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(c.dir, ".describe-*")
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return
 	}
-	_, werr := tmp.Write(raw)
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), c.file(digest)) != nil {
+	_, werr := tmp.Write(data)
+	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), file) != nil {
 		os.Remove(tmp.Name())
 	}
+}
+
+// Hashing every module on every start costs a few milliseconds per
+// megabyte, a sizeable part of a warm start with many plugins. So the
+// digest of a file is also kept under its path with the file's identity
+// (fileIdentity), and a start whose file has the same identity takes it
+// without reading the file. Timestamps are coarse (a clock tick), so a
+// file rewritten within the tick of being hashed could keep its identity:
+// as git does with its index, a digest is kept only for a file unchanged
+// for racyWindow when hashed. The start of a listed plugin reads and
+// hashes the file anyway, before running anything in it.
+const racyWindow = 2 * time.Second
+
+func (c *describeCache) digestFile(path string) string {
+	h := sha256.Sum256([]byte(describeCacheVersion + "\x00" + path))
+	return filepath.Join(c.dir, "files", hex.EncodeToString(h[:16]))
+}
+
+// knownDigest returns the digest kept for the file at path, if the file
+// has the identity it had when hashed.
+func (c *describeCache) knownDigest(path string) (digest [32]byte, ok bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return digest, false
+	}
+	id, _, ok := fileIdentity(fi)
+	if !ok {
+		return digest, false
+	}
+	f, err := os.Open(c.digestFile(path))
+	if err != nil {
+		return digest, false
+	}
+	defer f.Close()
+	kept, err := io.ReadAll(io.LimitReader(f, 512))
+	if err != nil {
+		return digest, false
+	}
+	keptID, hexDigest, found := strings.Cut(string(kept), "\n")
+	if !found || keptID != id || hex.DecodedLen(len(hexDigest)) != len(digest) {
+		return digest, false
+	}
+	if _, err := hex.Decode(digest[:], []byte(hexDigest)); err != nil {
+		return digest, false
+	}
+	return digest, true
+}
+
+// rememberDigest keeps digest, of the file at path read between the two
+// stats before and after, unless the file changed meanwhile or too
+// recently to tell.
+func (c *describeCache) rememberDigest(path string, before, after os.FileInfo, digest [32]byte) {
+	id, changed, ok := fileIdentity(before)
+	if !ok || time.Since(changed) < c.racyWindow {
+		return
+	}
+	if id2, _, ok := fileIdentity(after); !ok || id2 != id {
+		return
+	}
+	writeFileAtomic(c.digestFile(path), []byte(id+"\n"+hex.EncodeToString(digest[:])))
 }
 
 // drop forgets the description of the module of that digest.
@@ -121,7 +193,7 @@ type deferredStart struct {
 // when no usable description is kept; err is set when one is but the
 // operator's grants refuse what it needs.
 func (r *Runtime) listed(path, name string, digest [32]byte, onFail func()) (p *Plugin, ok bool, err error) {
-	if r.descriptions == nil || r.opts.FreshInstances {
+	if r.opts.FreshInstances {
 		return nil, false, nil
 	}
 	raw, ok := r.descriptions.get(digest)

@@ -124,3 +124,46 @@ func TestListedPluginRefusesAChangedFile(t *testing.T) {
 		t.Error("started from a changed file")
 	}
 }
+
+// A digest kept by file identity is given back only for the same file,
+// unchanged, and never for one written within the racy window.
+func TestKnownDigestFollowsTheFile(t *testing.T) {
+	r, _ := newRuntime(t, Options{CacheDir: t.TempDir()})
+	c := r.descriptions
+	path := filepath.Join(t.TempDir(), "m.wasm")
+	remember := func(content string) [32]byte {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest := sha256.Sum256([]byte(content))
+		c.rememberDigest(path, fi, fi, digest)
+		return digest
+	}
+	remember("one")
+	if _, ok := c.knownDigest(path); ok {
+		t.Error("the digest of a file written just now was kept")
+	}
+
+	c.racyWindow = 0
+	one := remember("one")
+	if got, ok := c.knownDigest(path); !ok || got != one {
+		t.Fatalf("unchanged file: %x %v", got, ok)
+	}
+	// Rewritten in place within the same clock tick, only the size tells
+	// (the racy window covers a rewrite of the same size).
+	if err := os.WriteFile(path, []byte("three"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.knownDigest(path); ok {
+		t.Errorf("a rewritten file was given the old digest %x", got)
+	}
+	copyFile(t, path, path) // replaced by rename: a new inode
+	if _, ok := c.knownDigest(path); ok {
+		t.Error("a replaced file was given a digest")
+	}
+}

@@ -316,9 +316,7 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte, diges
 	r.mu.Unlock()
 	ok = true
 	p.startPool()
-	if r.descriptions != nil {
-		r.descriptions.put(digest, raw)
-	}
+	r.descriptions.put(digest, raw)
 	p.log.Debug("loaded plugin", "path", path, "tools", len(desc.Tools), "took", time.Since(start).Round(time.Millisecond))
 	return p, nil
 }
