@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,11 +15,15 @@ import (
 // Memory is the embedded Store: everything lives in this process and is
 // lost when it exits. It is the default when no Redis URL is given.
 type Memory struct {
-	mu      sync.Mutex
-	tasks   map[string]*memTask
-	watches map[*memWatch]struct{}
-	queue   chan string
-	now     func() time.Time
+	mu    sync.Mutex
+	tasks map[string]*memTask
+	// expiries orders the tasks by when they expire, so that forgetting
+	// the expired ones costs what is forgotten, not a walk over every task
+	// (plain calls are kept an hour: a busy server holds many).
+	expiries expiryHeap
+	watches  map[*memWatch]struct{}
+	queue    chan string
+	now      func() time.Time
 }
 
 type memTask struct {
@@ -47,6 +52,7 @@ func (m *Memory) Create(_ context.Context, t *Task) error {
 		changed: make(chan struct{}),
 	}
 	m.tasks[t.ID] = mt
+	heap.Push(&m.expiries, expiry{id: t.ID, at: mt.task.ExpiresAt()})
 	m.broadcastLocked(Event{Kind: EventStatus, TaskID: t.ID, Status: t.Status})
 	return nil
 }
@@ -249,12 +255,33 @@ func (m *Memory) lookupLocked(id string) (*memTask, error) {
 // sweepLocked forgets expired tasks, waking anything still waiting on them.
 func (m *Memory) sweepLocked() {
 	now := m.now()
-	for id, mt := range m.tasks {
-		if expired(&mt.task, now) {
+	for len(m.expiries) > 0 && !now.Before(m.expiries[0].at) {
+		id := heap.Pop(&m.expiries).(expiry).id
+		if mt, ok := m.tasks[id]; ok && expired(&mt.task, now) {
 			close(mt.changed)
 			delete(m.tasks, id)
 		}
 	}
+}
+
+// expiry is when the task of that id expires.
+type expiry struct {
+	id string
+	at time.Time
+}
+
+// expiryHeap is a container/heap of expiries, soonest first.
+type expiryHeap []expiry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (m *Memory) Publish(_ context.Context, e Event) error {
@@ -265,34 +292,18 @@ func (m *Memory) Publish(_ context.Context, e Event) error {
 }
 
 func (m *Memory) Watch(ctx context.Context) (<-chan Event, error) {
-	w := &memWatch{wake: make(chan struct{}, 1)}
+	w := &memWatch{out: make(chan Event, watchBuffer), ctx: ctx}
 	m.mu.Lock()
 	m.watches[w] = struct{}{}
 	m.mu.Unlock()
-	out := make(chan Event)
-	go func() {
-		defer close(out)
-		defer func() {
-			m.mu.Lock()
-			delete(m.watches, w)
-			m.mu.Unlock()
-		}()
-		for {
-			select {
-			case <-w.wake:
-			case <-ctx.Done():
-				return
-			}
-			for _, e := range w.drain() {
-				select {
-				case out <- e:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
+	context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		delete(m.watches, w) // no push after this
+		m.mu.Unlock()
+		w.pumps.Wait()
+		close(w.out)
+	})
+	return w.out, nil
 }
 
 func (m *Memory) broadcastLocked(e Event) {
@@ -301,30 +312,59 @@ func (m *Memory) broadcastLocked(e Event) {
 	}
 }
 
-// memWatch queues events for one watcher without bound, so a slow watcher
-// never blocks a store writer and never loses an event.
+// watchBuffer is how many events wait in a watch's channel before the
+// rest wait in its backlog.
+const watchBuffer = 256
+
+// memWatch delivers events to one watcher, in order, without ever
+// blocking a store writer or losing an event: straight into the watcher's
+// channel while it keeps up (no goroutine in between), into a backlog
+// without bound, sent on by a goroutine, while it does not.
 type memWatch struct {
-	mu     sync.Mutex
-	events []Event
-	wake   chan struct{}
+	out   chan Event
+	ctx   context.Context
+	pumps sync.WaitGroup
+
+	mu      sync.Mutex
+	backlog []Event
+	pumping bool // a pump is sending the backlog: new events queue behind it
 }
 
 func (w *memWatch) push(e Event) {
 	w.mu.Lock()
-	w.events = append(w.events, e)
-	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	defer w.mu.Unlock()
+	if !w.pumping {
+		select {
+		case w.out <- e:
+			return
+		default:
+		}
+		w.pumping = true
+		w.pumps.Go(w.pump)
 	}
+	w.backlog = append(w.backlog, e)
 }
 
-func (w *memWatch) drain() []Event {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	evs := w.events
-	w.events = nil
-	return evs
+// pump sends the backlog, oldest first, until it is empty or the watch
+// ends.
+func (w *memWatch) pump() {
+	for {
+		w.mu.Lock()
+		if len(w.backlog) == 0 {
+			w.pumping = false
+			w.mu.Unlock()
+			return
+		}
+		e := w.backlog[0]
+		w.backlog[0] = Event{}
+		w.backlog = w.backlog[1:]
+		w.mu.Unlock()
+		select {
+		case w.out <- e:
+		case <-w.ctx.Done():
+			return
+		}
+	}
 }
 
 func (m *Memory) Queue() Queue { return memQueue{m.queue} }
