@@ -228,6 +228,7 @@ type outbox struct {
 
 	mu       sync.Mutex
 	items    []outItem
+	writing  bool // run is writing an item it took
 	logs     int // log items queued
 	logBytes int
 	dropped  map[*taskInfo]int // log lines dropped, per task, not yet reported
@@ -252,6 +253,14 @@ func (o *outbox) add(it outItem) {
 		}
 		o.logs++
 		o.logBytes += len(it.data)
+	case tasks.EventStatus:
+		if it.status.Terminal() && !it.task.followKind && len(o.items) == 0 && !o.writing && o.dropped[it.task] == 0 {
+			// Everything before it is written: a plain call's result may
+			// go now, without a hop through run.
+			o.mu.Unlock()
+			o.sess.s.finished(it.task)
+			return
+		}
 	case tasks.EventProgress:
 		if len(o.items) < coalesceAfter {
 			break
@@ -282,6 +291,7 @@ func (o *outbox) next() (it outItem, ok bool) {
 	it = o.items[0]
 	o.items[0] = outItem{}
 	o.items = o.items[1:]
+	o.writing = true
 	if it.kind == tasks.EventLog {
 		o.logs--
 		o.logBytes -= len(it.data)
@@ -340,6 +350,9 @@ func (o *outbox) run(ctx context.Context) {
 		for ti, n := range o.takeDropped(nil) {
 			o.sess.reportDropped(ti, n)
 		}
+		o.mu.Lock()
+		o.writing = false
+		o.mu.Unlock()
 	}
 }
 

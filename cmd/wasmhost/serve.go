@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,14 +76,11 @@ const catalogReadyWait = 15 * time.Second
 
 func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags, pluginsDir string, workers int) error {
 	logger := rf.logger()
-	if path := os.Getenv("WASMHOST_CPUPROFILE"); path != "" {
-		// For docs/performance.md: profile a whole serve run.
-		stop, err := startCPUProfile(path)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	stop, err := startCPUProfile()
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if err := checkPluginsDir(pluginsDir); err != nil {
 		return err
 	}
@@ -179,10 +178,16 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	return srv.ServeStdio(ctx, os.Stdin, os.Stdout)
 }
 
-// startCPUProfile writes a pprof CPU profile of this process to path until
-// stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
+// startCPUProfile writes a pprof CPU profile of this process until stop
+// is called, to the file $WASMHOST_CPUPROFILE names ("%p" there becomes
+// the process id, for a front end and its workers), if set. For
+// docs/performance.md.
+func startCPUProfile() (stop func(), err error) {
+	path := os.Getenv("WASMHOST_CPUPROFILE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
 	if err != nil {
 		return nil, fmt.Errorf("WASMHOST_CPUPROFILE: %w", err)
 	}

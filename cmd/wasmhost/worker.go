@@ -135,6 +135,11 @@ func runWorker(ctx context.Context, rf *runtimeFlags, sf *storeFlags, pluginsDir
 		return fmt.Errorf("--workers %d: a worker runs at least one call at a time", workers)
 	}
 	logger := rf.logger()
+	stop, err := startCPUProfile()
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if err := checkPluginsDir(pluginsDir); err != nil {
 		return err
 	}
