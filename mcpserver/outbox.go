@@ -229,7 +229,7 @@ type outbox struct {
 	mu       sync.Mutex
 	items    []outItem
 	writing  bool // run is writing an item it took
-	logs     int // log items queued
+	logs     int  // log items queued
 	logBytes int
 	dropped  map[*taskInfo]int // log lines dropped, per task, not yet reported
 }
