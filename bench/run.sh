@@ -63,9 +63,10 @@ drive() { # label, tools, command...
 W=$(drive wasmhost "$ntools" "$bin/wasmhost" serve --plugins "$fixture" --log-level warn)
 N=$(drive native 2 "$bin/native")
 
-bench() { # package, pattern, benchtime
+bench() { # package, pattern, benchtime; a failure is reported, the rest still runs
   printf '== go test -bench %s -benchtime %s %s\n' "$2" "$3" "$1" >&2
-  go test -run '^$' -bench "$2" -benchtime "$3" "$1" | tee -a "$OUT" | grep -E '^Benchmark' >&2
+  go test -run '^$' -bench "$2" -benchtime "$3" "$1" | tee -a "$OUT" | grep -E '^Benchmark' >&2 ||
+    echo "   (failed: see $OUT)" >&2
 }
 bench ./host/ 'SyncCall|InputRoundTrip|Instantiate' "$BENCHTIME"
 bench ./host/ 'HTTPImport' "${HTTP_N:-3000}x"
@@ -79,7 +80,10 @@ if ! $short; then
   printf '== bench/tasks-latency.mjs, %s rounds per setup\n' "$LATENCY_ROUNDS" >&2
   "$bin/wasmhost" build plugins/*/ --log-level warn >/dev/null
   (cd e2e/ts && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  latency() { node bench/tasks-latency.mjs --bin "$bin/wasmhost" --plugins plugins --rounds "$LATENCY_ROUNDS" "$@" | tee -a "$OUT" | grep -v '^tasks-latency' >&2; }
+  latency() {
+    node bench/tasks-latency.mjs --bin "$bin/wasmhost" --plugins plugins --rounds "$LATENCY_ROUNDS" "$@" |
+      tee -a "$OUT" | { grep -v '^tasks-latency' || true; } >&2 || echo "   (failed: see $OUT)" >&2
+  }
   latency --reference
   for transport in stdio http; do
     latency --transport "$transport"
