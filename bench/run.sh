@@ -101,9 +101,10 @@ row() {
   awk -v l="$1" -v w="$w" -v b="$b" -v t="$3" 'BEGIN {
     r = (b == "" || b == 0 || w == "") ? 0 : w / b
     verdict = ""
-    if (t ~ /^ratio<=/) { lim = substr(t, 8); verdict = (r <= lim) ? "PASS" : "MISS" }
-    else if (t ~ /^ratio>=/) { lim = substr(t, 8); verdict = (r >= lim) ? "PASS" : "MISS" }
-    else if (t ~ /^<=/) { lim = substr(t, 3); verdict = (w != "" && w <= lim) ? "PASS" : "MISS" }
+    # +0: compare as numbers (substr and -v values would compare as text)
+    if (t ~ /^ratio<=/) { lim = substr(t, 8) + 0; verdict = (r <= lim) ? "PASS" : "MISS" }
+    else if (t ~ /^ratio>=/) { lim = substr(t, 8) + 0; verdict = (r >= lim) ? "PASS" : "MISS" }
+    else if (t ~ /^<=/) { lim = substr(t, 3) + 0; verdict = (w != "" && w + 0 <= lim) ? "PASS" : "MISS" }
     printf "%-44s %10.2f %10.2f %8.2fx   %-12s %s\n", l, w, b, r, t, verdict
   }'
 }
