@@ -175,10 +175,19 @@ func (g *Grant) Dir(p string) (DirGrant, error) {
 // asked.
 func (g *Grant) CheckHTTP(method string, u *url.URL) (HostGrant, error) {
 	host := strings.ToLower(u.Hostname())
-	hosts := append(g.Hosts(), g.policy.rememberedFor(g.plugin)...)
+	if !g.Declares(host) { // a remembered answer may outlive a declaration
+		return HostGrant{}, g.notDeclared("host "+host, fmt.Sprintf("guest.NeedHost(%q, why)", host))
+	}
+	// The allowed request is the common case, and a guest may send
+	// thousands: find its grant before building any explanation.
+	for _, h := range g.hosts {
+		if h.Host == host && httpAllowed(h, method, u) == "" {
+			return h, nil
+		}
+	}
 	var near []HostGrant
-	for _, h := range hosts {
-		if h.Host == host && g.Declares(host) { // a remembered answer may outlive a declaration
+	for _, h := range append(g.Hosts(), g.policy.rememberedFor(g.plugin)...) {
+		if h.Host == host {
 			near = append(near, h)
 		}
 	}
@@ -192,23 +201,11 @@ func (g *Grant) CheckHTTP(method string, u *url.URL) (HostGrant, error) {
 	}
 	what := fmt.Sprintf("%s %s://%s%s", method, u.Scheme, u.Host, u.EscapedPath())
 	if len(near) == 0 {
-		if !g.Declares(host) {
-			return HostGrant{}, g.notDeclared("host "+host, fmt.Sprintf("guest.NeedHost(%q, why)", host))
-		}
 		return HostGrant{}, g.missing(what, "hosts", []any{want})
 	}
 	var why string
 	for _, h := range near {
-		switch {
-		case u.Scheme != "https" && !(u.Scheme == "http" && h.PlainHTTP):
-			why = fmt.Sprintf("the grant allows https only (add \"plainHTTP\": true to allow %s)", u.Scheme)
-		case !portAllowed(h, u):
-			why = fmt.Sprintf("the grant does not allow port %s", orDefault(u.Port(), "(default)"))
-		case !slices.Contains(h.Methods, method):
-			why = fmt.Sprintf("the grant allows methods %s, not %s", strings.Join(h.Methods, ", "), method)
-		case h.PathPrefix != "" && !strings.HasPrefix(cleanPath(u), h.PathPrefix):
-			why = fmt.Sprintf("the grant allows paths under %s only", h.PathPrefix)
-		default:
+		if why = httpAllowed(h, method, u); why == "" {
 			return h, nil
 		}
 	}
@@ -241,6 +238,21 @@ func (g *Grant) Asks() bool { return g.policy.Ask() }
 
 // Remember records a person's "always" for method requests to host.
 func (g *Grant) Remember(host, method string) error { return g.policy.Remember(g.plugin, host, method) }
+
+// httpAllowed says why h does not allow method on u, or "" if it does.
+func httpAllowed(h HostGrant, method string, u *url.URL) string {
+	switch {
+	case u.Scheme != "https" && !(u.Scheme == "http" && h.PlainHTTP):
+		return fmt.Sprintf("the grant allows https only (add \"plainHTTP\": true to allow %s)", u.Scheme)
+	case !portAllowed(h, u):
+		return fmt.Sprintf("the grant does not allow port %s", orDefault(u.Port(), "(default)"))
+	case !slices.Contains(h.Methods, method):
+		return fmt.Sprintf("the grant allows methods %s, not %s", strings.Join(h.Methods, ", "), method)
+	case h.PathPrefix != "" && !strings.HasPrefix(cleanPath(u), h.PathPrefix):
+		return fmt.Sprintf("the grant allows paths under %s only", h.PathPrefix)
+	}
+	return ""
+}
 
 func portAllowed(h HostGrant, u *url.URL) bool {
 	p := u.Port()

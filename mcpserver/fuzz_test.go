@@ -149,7 +149,7 @@ func FuzzToolArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, which uint8, args []byte) {
 		st := tools[int(which)%len(tools)]
-		res := st.checkArgs(args)
+		res := st.checkArgs(context.Background(), 0, args)
 		if res == nil {
 			var v map[string]any
 			if len(args) > 0 && string(args) != "null" && json.Unmarshal(args, &v) != nil {
@@ -399,7 +399,7 @@ func FuzzInputResponse(f *testing.F) {
 			return
 		}
 		q := exampleQuestions[int(which)%len(exampleQuestions)]
-		err := validAnswer(q, raw)
+		err := validAnswer(context.Background(), 0, q, raw)
 		if err != nil {
 			clearError(t, "answer", err.Error())
 			return

@@ -58,6 +58,11 @@ type Options struct {
 	// for it (initialize never does). See host.CatalogOptions.Background.
 	Ready     <-chan struct{}
 	ReadyWait time.Duration
+	// RunBudget bounds the host time spent validating one call's
+	// arguments, and one answer against its requestedSchema, as the guest's
+	// run time is bounded (pass the runtime's --run-budget); 0 means
+	// host.DefaultRunBudget.
+	RunBudget time.Duration
 }
 
 func (o *Options) setDefaults() {

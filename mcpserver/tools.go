@@ -1,9 +1,12 @@
 package mcpserver
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -81,19 +84,24 @@ func (s *Server) servedTool(name string) (*servedTool, bool) {
 	return st, ok
 }
 
-// checkArgs validates arguments against the tool's input schema and returns
-// a tool-error result naming what is wrong, or nil.
-func (st *servedTool) checkArgs(args json.RawMessage) *mcp.CallToolResult {
+// checkArgs validates arguments against the tool's input schema, under the
+// call's context and run budget (host.Validate), and returns a tool-error
+// result naming what is wrong, or nil.
+func (st *servedTool) checkArgs(ctx context.Context, budget time.Duration, args json.RawMessage) *mcp.CallToolResult {
 	var v any = map[string]any{}
 	if len(args) > 0 && string(args) != "null" {
 		if err := json.Unmarshal(args, &v); err != nil {
 			return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(err.Error(), 300)))
 		}
 	}
-	if err := st.schema.Validate(v); err != nil {
-		return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(strings.TrimPrefix(err.Error(), "validating root: "), 300)))
+	err := host.Validate(ctx, budget, func() error { return st.schema.Validate(v) })
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, host.ErrRunBudget) || ctx.Err() != nil:
+		return toolError(fmt.Sprintf("arguments for tool %s not checked: %v", st.entry.Tool.Name, err))
 	}
-	return nil
+	return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(strings.TrimPrefix(err.Error(), "validating root: "), 300)))
 }
 
 func toolError(msg string) *mcp.CallToolResult {

@@ -137,7 +137,7 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 		// Lists and calls wait a little for a warm start to finish loading,
 		// never past a client's usual timeouts; then list_changed tells the
 		// client about what comes later.
-		Ready: catalog.Loaded(), ReadyWait: catalogReadyWait}
+		Ready: catalog.Loaded(), ReadyWait: catalogReadyWait, RunBudget: rf.runBudget}
 	if shared != nil {
 		// A requestState sealed here must open in any front end of the
 		// same store.
