@@ -155,6 +155,7 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 
 	var wg sync.WaitGroup
 	if workers > 0 {
+		worker.ReserveProcs(workers)
 		w := worker.New(rf.workerOptions(worker.Options{Store: store, Tools: catalog, Concurrency: workers, Logger: logger.Named("worker")}))
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
