@@ -180,6 +180,7 @@ func (noTools) Lookup(string) (host.ToolEntry, bool)    { return host.ToolEntry{
 func (noTools) Prompts() []host.PromptEntry             { return nil }
 func (noTools) Resources() []host.ResourceEntry         { return nil }
 func (noTools) ResourceTemplates() []host.TemplateEntry { return nil }
+func (noTools) Problems() []host.Problem                { return nil }
 
 // lineClient speaks JSON-RPC over a stdio server's pipes, one request at a
 // time.
