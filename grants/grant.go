@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,8 +107,43 @@ func (g *Grant) Declared() abi.Needs { return g.declared }
 // Hosts are the hosts granted in the file (without remembered answers).
 func (g *Grant) Hosts() []HostGrant { return slices.Clone(g.hosts) }
 
-// Dirs are the directories granted.
-func (g *Grant) Dirs() []DirGrant { return slices.Clone(g.dirs) }
+// Dirs are the directories granted: in the file, and remembered from a
+// person's "always" (for a directory still declared, never wider).
+func (g *Grant) Dirs() []DirGrant {
+	out := slices.Clone(g.dirs)
+	for _, d := range g.policy.rememberedDirsFor(g.plugin) {
+		i := slices.IndexFunc(g.declared.Dirs, func(n abi.DirNeed) bool { return n.Path == d.Path })
+		if i < 0 || slices.ContainsFunc(out, func(f DirGrant) bool { return f.Path == d.Path }) {
+			continue
+		}
+		d.Write = d.Write && g.declared.Dirs[i].Write
+		out = append(out, d)
+	}
+	return out
+}
+
+// CanAskDir reports whether a person may be asked to allow the directory
+// declared at guest path p: the operator turned asking on, and neither the
+// file nor a remembered answer grants it.
+func (g *Grant) CanAskDir(p string) bool {
+	return g.policy.Ask() && slices.ContainsFunc(g.declared.Dirs, func(n abi.DirNeed) bool { return n.Path == p }) &&
+		!slices.ContainsFunc(g.Dirs(), func(d DirGrant) bool { return d.Path == p })
+}
+
+// AskedDir is the grant a person's "once" or "always" gives for the
+// directory declared at guest path p (see [Grant.CanAskDir]): a directory
+// of its own under the operator's askDirsRoot, ROOT/PLUGIN/PATH, read-write
+// if declared so. The plugin never chooses a directory of this machine.
+func (g *Grant) AskedDir(p string) DirGrant {
+	d := DirGrant{Path: p, HostPath: filepath.Join(g.policy.dirsRoot, g.plugin, filepath.FromSlash(strings.TrimPrefix(p, "/")))}
+	if i := slices.IndexFunc(g.declared.Dirs, func(n abi.DirNeed) bool { return n.Path == p }); i >= 0 {
+		d.Write = g.declared.Dirs[i].Write
+	}
+	return d
+}
+
+// RememberDir records a person's "always" for d.
+func (g *Grant) RememberDir(d DirGrant) error { return g.policy.RememberDir(g.plugin, d) }
 
 // ConfigKeys and SecretNames are the keys and names granted (never the
 // secrets' values).
@@ -152,7 +188,7 @@ func (g *Grant) Secret(name string) (string, error) {
 // Dir returns the directory granted at the guest path p, or an error saying
 // how to grant it.
 func (g *Grant) Dir(p string) (DirGrant, error) {
-	for _, d := range g.dirs {
+	for _, d := range g.Dirs() {
 		if d.Path == p {
 			return d, nil
 		}

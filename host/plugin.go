@@ -292,6 +292,7 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 		return p.callError(ctx, tg, nil, err)
 	}
 	st.out = inst.newBudget(p.log) // a pooled instance's budget is per call
+	st.gates = inst.gates
 	defer st.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
 	err = do(withCallState(ctx, st), inst)
