@@ -25,7 +25,6 @@ type Policy struct {
 	remember string // the file "always" answers go to; "" when ask is off
 	dirsRoot string // where directories a person allows are made: dirsRoot/PLUGIN/PATH
 
-
 	plugins map[string]*pluginGrants
 
 	mu             sync.Mutex
