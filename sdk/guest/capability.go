@@ -132,8 +132,8 @@ func (c *Call) Capability(req abi.CapabilityRequest) (abi.CapabilityResult, erro
 	if status < 0 {
 		return abi.CapabilityResult{}, statusError(status)
 	}
-	var res abi.CapabilityResult
-	if err := json.Unmarshal(raw, &res); err != nil {
+	res, err := decodeResult(raw)
+	if err != nil {
 		return abi.CapabilityResult{}, fmt.Errorf("reading wasmhost's %s result: %w", req.Op, err)
 	}
 	if res.Error != nil {
