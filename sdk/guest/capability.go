@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -121,10 +120,7 @@ func (e *CapabilityError) Is(target error) bool {
 // this is the step they share, and the way for another SDK package to
 // reach a new operation.
 func (c *Call) Capability(req abi.CapabilityRequest) (abi.CapabilityResult, error) {
-	msg, err := json.Marshal(req)
-	if err != nil {
-		return abi.CapabilityResult{}, fmt.Errorf("encoding the %s request: %w", req.Op, err)
-	}
+	msg := encodeRequest(req)
 	if len(msg) > abi.MaxMessageSize {
 		return abi.CapabilityResult{}, fmt.Errorf("the %s request is %d bytes, over wasmhost's limit of %d", req.Op, len(msg), abi.MaxMessageSize)
 	}

@@ -3,6 +3,8 @@ package guest
 import (
 	"encoding/base64"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -304,4 +306,96 @@ func (s *scanner) httpResponse(h *abi.HTTPResponse) bool {
 		}
 		return ok
 	})
+}
+
+// encodeRequest is json.Marshal(req), byte for byte (FuzzEncodeRequest),
+// without reflection: 30 µs of each request through the import, in wasm.
+func encodeRequest(req abi.CapabilityRequest) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, `{"op":`...)
+	b = appendJSONString(b, req.Op)
+	if req.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, req.Name)
+	}
+	if h := req.HTTP; h != nil {
+		b = append(b, `,"http":{"method":`...)
+		b = appendJSONString(b, h.Method)
+		b = append(b, `,"url":`...)
+		b = appendJSONString(b, h.URL)
+		if len(h.Header) > 0 {
+			b = append(b, `,"header":{`...)
+			for i, k := range slices.Sorted(maps.Keys(h.Header)) {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, k)
+				b = append(b, ':')
+				vs := h.Header[k]
+				if vs == nil {
+					b = append(b, "null"...)
+					continue
+				}
+				b = append(b, '[')
+				for j, v := range vs {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = appendJSONString(b, v)
+				}
+				b = append(b, ']')
+			}
+			b = append(b, '}')
+		}
+		if len(h.Body) > 0 {
+			b = append(b, `,"body":"`...)
+			b = base64.StdEncoding.AppendEncode(b, h.Body)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as encoding/json writes it: HTML characters,
+// U+2028 and U+2029 escaped, invalid UTF-8 replaced.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&':
+				b = append(b, c)
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }

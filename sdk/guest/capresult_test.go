@@ -52,3 +52,28 @@ func TestDecodeResultFastPath(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEncodeRequest: encodeRequest writes what json.Marshal writes.
+func FuzzEncodeRequest(f *testing.F) {
+	f.Add("http", "", "GET", "https://h/a?b=1&c=<2>", "Accept", "application/json", []byte("body"), false)
+	f.Add("dir", "/notes", "", "", "", "", []byte(nil), true)
+	f.Add("http", "x\u2028\xff\"\\\b\f\n\r\t\x01", "POST", "é😀", "X-Nil", "", []byte{0, 255}, true)
+	f.Fuzz(func(t *testing.T, op, name, method, url, key, value string, body []byte, nilValues bool) {
+		reqs := []abi.CapabilityRequest{{Op: op, Name: name}}
+		for _, header := range []map[string][]string{nil, {}, {key: {value, name}, "B": {}, "A": nil}} {
+			if nilValues && header != nil {
+				header[key] = nil
+			}
+			reqs = append(reqs, abi.CapabilityRequest{Op: op, Name: name, HTTP: &abi.HTTPRequest{Method: method, URL: url, Header: header, Body: body}})
+		}
+		for _, req := range reqs {
+			want, err := json.Marshal(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := encodeRequest(req); string(got) != string(want) {
+				t.Fatalf("encodeRequest\n%s\njson.Marshal\n%s", got, want)
+			}
+		}
+	})
+}
