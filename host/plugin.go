@@ -295,7 +295,7 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 	st.gates = inst.gates
 	defer st.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
-	err = do(withCallState(ctx, st), inst)
+	err = clock.run(func() error { return do(withCallState(ctx, st), inst) })
 	p.checkin(inst, err == nil && ctx.Err() == nil)
 	if err == nil && ctx.Err() != nil {
 		// The guest saw the cancellation (StatusCancelled, cancelled()) and

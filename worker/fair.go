@@ -151,11 +151,11 @@ func (s *slot) leave() {
 // preempts it, every 10 ms; with every P held by spinning guests, each
 // hand-off on a quick call's path (queue, worker, guest, store, watcher)
 // waited up to that long, and greet beside 8 spinning calls took 60–94 ms
-// at p99 on 2 CPUs. With spare Ps the operating system's scheduler, which
-// favours a thread that just woke over one that has been spinning, shares
-// the CPUs instead (BenchmarkGreetBesideSpinners). An operator's
-// GOMAXPROCS environment variable is left alone. It returns what
-// GOMAXPROCS was.
+// at p99 on 2 CPUs. With spare Ps the operating system schedules the
+// threads, and the host lowers a long call's thread's priority (see
+// host/runbudget.go): 5–8 ms (BenchmarkGreetBesideSpinners). An
+// operator's GOMAXPROCS environment variable is left alone. It returns
+// what GOMAXPROCS was.
 func ReserveProcs(concurrency int) (previous int) {
 	previous = runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" || concurrency <= 0 {
