@@ -269,7 +269,7 @@ func (g *Grant) CanAsk(host string) bool {
 }
 
 // Asks reports whether the operator lets a person be asked for declared but
-// ungranted hosts.
+// ungranted hosts and directories.
 func (g *Grant) Asks() bool { return g.policy.Ask() }
 
 // Remember records a person's "always" for method requests to host.

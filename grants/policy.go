@@ -125,7 +125,7 @@ func (p *Policy) File() string {
 }
 
 // Ask reports whether a person may be asked for a declared but ungranted
-// host.
+// host or directory.
 func (p *Policy) Ask() bool { return p != nil && p.ask }
 
 func parse(file, dir string, data []byte) (*Policy, error) {
