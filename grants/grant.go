@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,8 +107,43 @@ func (g *Grant) Declared() abi.Needs { return g.declared }
 // Hosts are the hosts granted in the file (without remembered answers).
 func (g *Grant) Hosts() []HostGrant { return slices.Clone(g.hosts) }
 
-// Dirs are the directories granted.
-func (g *Grant) Dirs() []DirGrant { return slices.Clone(g.dirs) }
+// Dirs are the directories granted: in the file, and remembered from a
+// person's "always" (for a directory still declared, never wider).
+func (g *Grant) Dirs() []DirGrant {
+	out := slices.Clone(g.dirs)
+	for _, d := range g.policy.rememberedDirsFor(g.plugin) {
+		i := slices.IndexFunc(g.declared.Dirs, func(n abi.DirNeed) bool { return n.Path == d.Path })
+		if i < 0 || slices.ContainsFunc(out, func(f DirGrant) bool { return f.Path == d.Path }) {
+			continue
+		}
+		d.Write = d.Write && g.declared.Dirs[i].Write
+		out = append(out, d)
+	}
+	return out
+}
+
+// CanAskDir reports whether a person may be asked to allow the directory
+// declared at guest path p: the operator turned asking on, and neither the
+// file nor a remembered answer grants it.
+func (g *Grant) CanAskDir(p string) bool {
+	return g.policy.Ask() && slices.ContainsFunc(g.declared.Dirs, func(n abi.DirNeed) bool { return n.Path == p }) &&
+		!slices.ContainsFunc(g.Dirs(), func(d DirGrant) bool { return d.Path == p })
+}
+
+// AskedDir is the grant a person's "once" or "always" gives for the
+// directory declared at guest path p (see [Grant.CanAskDir]): a directory
+// of its own under the operator's askDirsRoot, ROOT/PLUGIN/PATH, read-write
+// if declared so. The plugin never chooses a directory of this machine.
+func (g *Grant) AskedDir(p string) DirGrant {
+	d := DirGrant{Path: p, HostPath: filepath.Join(g.policy.dirsRoot, g.plugin, filepath.FromSlash(strings.TrimPrefix(p, "/")))}
+	if i := slices.IndexFunc(g.declared.Dirs, func(n abi.DirNeed) bool { return n.Path == p }); i >= 0 {
+		d.Write = g.declared.Dirs[i].Write
+	}
+	return d
+}
+
+// RememberDir records a person's "always" for d.
+func (g *Grant) RememberDir(d DirGrant) error { return g.policy.RememberDir(g.plugin, d) }
 
 // ConfigKeys and SecretNames are the keys and names granted (never the
 // secrets' values).
@@ -152,7 +188,7 @@ func (g *Grant) Secret(name string) (string, error) {
 // Dir returns the directory granted at the guest path p, or an error saying
 // how to grant it.
 func (g *Grant) Dir(p string) (DirGrant, error) {
-	for _, d := range g.dirs {
+	for _, d := range g.Dirs() {
 		if d.Path == p {
 			return d, nil
 		}
@@ -175,10 +211,19 @@ func (g *Grant) Dir(p string) (DirGrant, error) {
 // asked.
 func (g *Grant) CheckHTTP(method string, u *url.URL) (HostGrant, error) {
 	host := strings.ToLower(u.Hostname())
-	hosts := append(g.Hosts(), g.policy.rememberedFor(g.plugin)...)
+	if !g.Declares(host) { // a remembered answer may outlive a declaration
+		return HostGrant{}, g.notDeclared("host "+host, fmt.Sprintf("guest.NeedHost(%q, why)", host))
+	}
+	// The allowed request is the common case, and a guest may send
+	// thousands: find its grant before building any explanation.
+	for _, h := range g.hosts {
+		if h.Host == host && httpAllowed(h, method, u) == "" {
+			return h, nil
+		}
+	}
 	var near []HostGrant
-	for _, h := range hosts {
-		if h.Host == host && g.Declares(host) { // a remembered answer may outlive a declaration
+	for _, h := range append(g.Hosts(), g.policy.rememberedFor(g.plugin)...) {
+		if h.Host == host {
 			near = append(near, h)
 		}
 	}
@@ -192,23 +237,11 @@ func (g *Grant) CheckHTTP(method string, u *url.URL) (HostGrant, error) {
 	}
 	what := fmt.Sprintf("%s %s://%s%s", method, u.Scheme, u.Host, u.EscapedPath())
 	if len(near) == 0 {
-		if !g.Declares(host) {
-			return HostGrant{}, g.notDeclared("host "+host, fmt.Sprintf("guest.NeedHost(%q, why)", host))
-		}
 		return HostGrant{}, g.missing(what, "hosts", []any{want})
 	}
 	var why string
 	for _, h := range near {
-		switch {
-		case u.Scheme != "https" && !(u.Scheme == "http" && h.PlainHTTP):
-			why = fmt.Sprintf("the grant allows https only (add \"plainHTTP\": true to allow %s)", u.Scheme)
-		case !portAllowed(h, u):
-			why = fmt.Sprintf("the grant does not allow port %s", orDefault(u.Port(), "(default)"))
-		case !slices.Contains(h.Methods, method):
-			why = fmt.Sprintf("the grant allows methods %s, not %s", strings.Join(h.Methods, ", "), method)
-		case h.PathPrefix != "" && !strings.HasPrefix(cleanPath(u), h.PathPrefix):
-			why = fmt.Sprintf("the grant allows paths under %s only", h.PathPrefix)
-		default:
+		if why = httpAllowed(h, method, u); why == "" {
 			return h, nil
 		}
 	}
@@ -236,11 +269,26 @@ func (g *Grant) CanAsk(host string) bool {
 }
 
 // Asks reports whether the operator lets a person be asked for declared but
-// ungranted hosts.
+// ungranted hosts and directories.
 func (g *Grant) Asks() bool { return g.policy.Ask() }
 
 // Remember records a person's "always" for method requests to host.
 func (g *Grant) Remember(host, method string) error { return g.policy.Remember(g.plugin, host, method) }
+
+// httpAllowed says why h does not allow method on u, or "" if it does.
+func httpAllowed(h HostGrant, method string, u *url.URL) string {
+	switch {
+	case u.Scheme != "https" && !(u.Scheme == "http" && h.PlainHTTP):
+		return fmt.Sprintf("the grant allows https only (add \"plainHTTP\": true to allow %s)", u.Scheme)
+	case !portAllowed(h, u):
+		return fmt.Sprintf("the grant does not allow port %s", orDefault(u.Port(), "(default)"))
+	case !slices.Contains(h.Methods, method):
+		return fmt.Sprintf("the grant allows methods %s, not %s", strings.Join(h.Methods, ", "), method)
+	case h.PathPrefix != "" && !strings.HasPrefix(cleanPath(u), h.PathPrefix):
+		return fmt.Sprintf("the grant allows paths under %s only", h.PathPrefix)
+	}
+	return ""
+}
 
 func portAllowed(h HostGrant, u *url.URL) bool {
 	p := u.Port()

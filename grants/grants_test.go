@@ -267,3 +267,54 @@ func TestCheckNeeds(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRememberedDirectories: a person's "always" for a directory is the
+// plugin's own under askDirsRoot, granted from then on and after a
+// restart, never wider than declared, and only for a declared path.
+func TestRememberedDirectories(t *testing.T) {
+	file := writeFile(t, `{"ask": true, "askDirsRoot": "data"}`)
+	p, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := p.For("tracker", trackerNeeds)
+	if !g.CanAskDir("/notes") || g.CanAskDir("/elsewhere") {
+		t.Fatalf("can ask: /notes %v, /elsewhere %v", g.CanAskDir("/notes"), g.CanAskDir("/elsewhere"))
+	}
+	d := g.AskedDir("/notes")
+	if want := filepath.Join(filepath.Dir(file), "data", "tracker", "notes"); d.HostPath != want || !d.Write || d.Path != "/notes" {
+		t.Fatalf("asked dir %+v, want %s read-write", d, want)
+	}
+	if ro := g.AskedDir("/ro"); ro.Write {
+		t.Errorf("/ro is declared read-only, asked for %+v", ro)
+	}
+	if err := os.MkdirAll(d.HostPath, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.RememberDir(d); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := g.Dir("/notes"); err != nil || got.HostPath != d.HostPath || g.CanAskDir("/notes") {
+		t.Errorf("after always: %+v, %v, can ask %v", got, err, g.CanAskDir("/notes"))
+	}
+	// A restart reads it back; an edit cannot widen it: read-write on a
+	// read-only declaration stays read-only, an undeclared path is ignored.
+	if err := os.WriteFile(p.RememberFile(), []byte(`{"plugins": {"tracker": {"dirs": [
+		{"path": "/notes", "hostPath": "data/tracker/notes", "write": true},
+		{"path": "/ro", "hostPath": "data/tracker/notes", "write": true},
+		{"path": "/undeclared", "hostPath": "data/tracker/notes"}]}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, _ := p2.For("tracker", trackerNeeds)
+	byPath := map[string]DirGrant{}
+	for _, d := range g2.Dirs() {
+		byPath[d.Path] = d
+	}
+	if len(byPath) != 2 || !byPath["/notes"].Write || byPath["/ro"].Write || byPath["/ro"].Path == "" {
+		t.Errorf("after a restart: %+v", g2.Dirs())
+	}
+}

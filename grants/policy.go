@@ -23,11 +23,13 @@ type Policy struct {
 
 	ask      bool
 	remember string // the file "always" answers go to; "" when ask is off
+	dirsRoot string // where directories a person allows are made: dirsRoot/PLUGIN/PATH
 
 	plugins map[string]*pluginGrants
 
-	mu         sync.Mutex
-	remembered map[string][]HostGrant // plugin → hosts a person allowed "always"
+	mu             sync.Mutex
+	remembered     map[string][]HostGrant // plugin → hosts a person allowed "always"
+	rememberedDirs map[string][]DirGrant  // plugin → directories a person allowed "always"
 }
 
 // HostGrant allows HTTP requests to one host.
@@ -123,7 +125,7 @@ func (p *Policy) File() string {
 }
 
 // Ask reports whether a person may be asked for a declared but ungranted
-// host.
+// host or directory.
 func (p *Policy) Ask() bool { return p != nil && p.ask }
 
 func parse(file, dir string, data []byte) (*Policy, error) {
@@ -131,10 +133,23 @@ func parse(file, dir string, data []byte) (*Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := root.object(file, "ask", "remember", "plugins"); err != nil {
+	if err := root.object(file, "ask", "remember", "askDirsRoot", "plugins"); err != nil {
 		return nil, err
 	}
-	p := &Policy{file: file, dir: dir, plugins: map[string]*pluginGrants{}, remembered: map[string][]HostGrant{}}
+	p := &Policy{file: file, dir: dir, plugins: map[string]*pluginGrants{}, remembered: map[string][]HostGrant{},
+		rememberedDirs: map[string][]DirGrant{}, dirsRoot: filepath.Join(dir, "plugin-data")}
+	if n := root.fields["askDirsRoot"]; n != nil {
+		if err := n.want(file, 's'); err != nil {
+			return nil, err
+		}
+		if n.str == "" {
+			return nil, n.errorf(file, "empty; name the directory where directories a person allows are made, or leave the key out")
+		}
+		p.dirsRoot = n.str
+		if !filepath.IsAbs(p.dirsRoot) {
+			p.dirsRoot = filepath.Join(dir, p.dirsRoot)
+		}
+	}
 	if n := root.fields["ask"]; n != nil {
 		if err := n.want(file, 'b'); err != nil {
 			return nil, err

@@ -10,8 +10,9 @@ import (
 	"slices"
 )
 
-// The remembered file holds the hosts a person allowed "always" when asked.
-// It has the grants file's format (only "plugins" → name → "hosts"), so the
+// The remembered file holds the hosts and directories a person allowed
+// "always" when asked. It has the grants file's format (only "plugins" →
+// name → "hosts" and "dirs"), so the
 // operator reads and edits it the same way; deleting an entry, or the file,
 // takes the permission back at the next start.
 
@@ -37,9 +38,10 @@ func (p *Policy) loadRemembered() error {
 		return err
 	}
 	for name, pg := range rp.plugins {
-		if len(pg.dirs) > 0 || len(pg.config) > 0 || len(pg.secrets) > 0 {
-			return pg.at.errorf(p.remember, "a remembered-answers file holds only \"hosts\"; move the rest to %s", p.file)
+		if len(pg.config) > 0 || len(pg.secrets) > 0 {
+			return pg.at.errorf(p.remember, "a remembered-answers file holds only \"hosts\" and \"dirs\"; move the rest to %s", p.file)
 		}
+		p.rememberedDirs[name] = pg.dirs
 		for _, h := range pg.hosts {
 			if h.Private {
 				return h.at.errorf(p.remember, "\"private\" can only be granted in %s, not remembered", p.file)
@@ -81,6 +83,32 @@ func (p *Policy) Remember(plugin, host, method string) error {
 	return p.writeRemembered()
 }
 
+func (p *Policy) rememberedDirsFor(plugin string) []DirGrant {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.rememberedDirs[plugin])
+}
+
+// RememberDir records that a person allowed plugin to use d from now on,
+// and rewrites the remembered file.
+func (p *Policy) RememberDir(plugin string, d DirGrant) error {
+	if p == nil || p.remember == "" {
+		return errors.New("grants: asking is not enabled, so nothing can be remembered")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ds := p.rememberedDirs[plugin]
+	if i := slices.IndexFunc(ds, func(r DirGrant) bool { return r.Path == d.Path }); i >= 0 {
+		ds[i] = d
+	} else {
+		p.rememberedDirs[plugin] = append(ds, d)
+	}
+	return p.writeRemembered()
+}
+
 // writeRemembered rewrites the file whole (write to a temporary file, then
 // rename), so a crash never leaves half a file. Called with p.mu held.
 func (p *Policy) writeRemembered() error {
@@ -91,15 +119,34 @@ func (p *Policy) writeRemembered() error {
 		Methods        []string `json:"methods"`
 		TimeoutSeconds int      `json:"timeoutSeconds,omitempty"`
 	}
-	out := map[string]map[string]map[string][]host{"plugins": {}}
+	type dir struct {
+		Path     string `json:"path"`
+		HostPath string `json:"hostPath"`
+		Write    bool   `json:"write,omitempty"`
+	}
+	type grants struct {
+		Hosts []host `json:"hosts,omitempty"`
+		Dirs  []dir  `json:"dirs,omitempty"`
+	}
+	plugins := map[string]*grants{}
+	entry := func(name string) *grants {
+		if plugins[name] == nil {
+			plugins[name] = &grants{}
+		}
+		return plugins[name]
+	}
 	for name, hs := range p.remembered {
-		var list []host
 		for _, h := range hs {
-			list = append(list, host{Host: h.Host, Port: h.Port, PathPrefix: h.PathPrefix, Methods: h.Methods,
+			entry(name).Hosts = append(entry(name).Hosts, host{Host: h.Host, Port: h.Port, PathPrefix: h.PathPrefix, Methods: h.Methods,
 				TimeoutSeconds: int(h.Timeout.Seconds())})
 		}
-		out["plugins"][name] = map[string][]host{"hosts": list}
 	}
+	for name, ds := range p.rememberedDirs {
+		for _, d := range ds {
+			entry(name).Dirs = append(entry(name).Dirs, dir{Path: d.Path, HostPath: d.HostPath, Write: d.Write})
+		}
+	}
+	out := map[string]map[string]*grants{"plugins": plugins}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return fmt.Errorf("grants: remembered answers: %w", err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -122,20 +123,38 @@ func (c *capabilities) scrubJSON(doc string) string {
 	return `{"redacted":"the result held a secret"}`
 }
 
-// mountsDirs reports whether the plugin was granted directories.
-func (c *capabilities) mountsDirs() bool { return c != nil && len(c.grant.Dirs()) > 0 }
+// mountsDirs reports whether the plugin's instances mount directories:
+// granted ones, or declared ones a person may grant.
+func (c *capabilities) mountsDirs() bool {
+	return c != nil && (len(c.grant.Dirs()) > 0 || c.grant.Asks() && len(c.grant.Declared().Dirs) > 0)
+}
 
 // fsConfig mounts the plugin's granted directories, confined so that
-// neither .. nor a symlink leads outside them; nil when it has none.
-func (c *capabilities) fsConfig() wazero.FSConfig {
+// neither .. nor a symlink leads outside them, and, when the operator
+// lets a person be asked, a closed gate at each other declared directory,
+// returned by guest path; nil when it mounts nothing. Mounts follow the
+// declaration's order, so every instance of a plugin sees the same ones.
+func (c *capabilities) fsConfig() (wazero.FSConfig, map[string]*gatedFS) {
 	if !c.mountsDirs() {
-		return nil
+		return nil, nil
 	}
 	cfg := wazero.NewFSConfig()
-	for _, d := range c.grant.Dirs() {
-		cfg = cfg.(sysfs.FSConfig).WithSysFSMount(confine(d.HostPath, d.Write), d.Path)
+	granted := c.grant.Dirs()
+	var gates map[string]*gatedFS
+	for _, n := range c.grant.Declared().Dirs {
+		i := slices.IndexFunc(granted, func(d grants.DirGrant) bool { return d.Path == n.Path })
+		switch {
+		case i >= 0:
+			cfg = cfg.(sysfs.FSConfig).WithSysFSMount(confine(granted[i].HostPath, granted[i].Write), n.Path)
+		case c.grant.CanAskDir(n.Path):
+			if gates == nil {
+				gates = map[string]*gatedFS{}
+			}
+			gates[n.Path] = &gatedFS{}
+			cfg = cfg.(sysfs.FSConfig).WithSysFSMount(gates[n.Path], n.Path)
+		}
 	}
-	return cfg
+	return cfg, gates
 }
 
 // capability serves the capability import: one request in, one result
@@ -190,7 +209,7 @@ func (st *callState) perform(req abi.CapabilityRequest) abi.CapabilityResult {
 		st.log.Debug("secret read", "secret", req.Name) // the name, never the value
 		return abi.CapabilityResult{Value: v}
 	case abi.OpDir:
-		d, err := g.Dir(req.Name)
+		d, err := st.allowDir(req.Name)
 		if err != nil {
 			return st.refused(req, err)
 		}
@@ -210,6 +229,59 @@ func (st *callState) perform(req abi.CapabilityRequest) abi.CapabilityResult {
 	}
 	return capError(abi.CapBadRequest, fmt.Sprintf("unknown capability operation %q; this wasmhost knows %s, %s, %s and %s",
 		req.Op, abi.OpHTTP, abi.OpConfig, abi.OpSecret, abi.OpDir))
+}
+
+// allowDir finds the grant of the directory declared at guest path p, or
+// asks the person when the operator allows asking and this instance has a
+// gate there: "once" opens the gate for this call (its instance is never
+// reused), "always" also writes the directory to the remembered file, so
+// later instances mount it. The directory is the plugin's own under the
+// operator's askDirsRoot (grants.Grant.AskedDir), made on the first yes.
+func (st *callState) allowDir(p string) (grants.DirGrant, error) {
+	g := st.caps.grant
+	d, err := g.Dir(p)
+	var ge *grants.Error
+	if err == nil || !errors.As(err, &ge) || ge.Code != abi.CapNotGranted {
+		return d, err
+	}
+	gate := st.gates[p]
+	if gate == nil {
+		return d, err
+	}
+	asked := g.AskedDir(p)
+	if _, errno := gate.fs(); errno == 0 {
+		return asked, nil // allowed earlier in this call
+	}
+	mode := "read-only"
+	if asked.Write {
+		mode = "read-write"
+	}
+	why := ""
+	for _, n := range g.Declared().Dirs {
+		if n.Path == p && n.Why != "" {
+			why = fmt.Sprintf(" It says it needs it %s.", strings.TrimSuffix(n.Why, "."))
+		}
+	}
+	decision := st.askPerson(fmt.Sprintf("Allow plugin %s to use %s %s? On this machine that is the directory %s.%s",
+		g.Plugin(), p, mode, asked.HostPath, why))
+	switch decision {
+	case "once", "always":
+	case "deny":
+		return d, &grants.Error{Code: abi.CapNotGranted, Message: "the person asked did not allow it: " + ge.Message}
+	default:
+		return d, err
+	}
+	if mkErr := os.MkdirAll(asked.HostPath, 0o700); mkErr != nil {
+		return d, &grants.Error{Code: abi.CapFailed, Message: fmt.Sprintf("allowed, but the directory cannot be made: %v", mkErr)}
+	}
+	gate.open(asked.HostPath, asked.Write)
+	if decision == "always" {
+		if rerr := g.RememberDir(asked); rerr != nil {
+			st.log.Warn("cannot remember the answer; it holds for this call", "error", rerr)
+		}
+	}
+	st.log.Info("allowed by the person asked", "dir", p, "hostPath", asked.HostPath, "write", asked.Write)
+	return asked, nil
 }
 
 // refused turns an error into the guest's result and logs the refusal
@@ -280,7 +352,7 @@ func (c *capabilities) needsText() string {
 		if d.Write {
 			mode = "read-write"
 		}
-		parts = append(parts, fmt.Sprintf("%s directory %s (%s)", mode, d.Path, statusNoAsk(err == nil)))
+		parts = append(parts, fmt.Sprintf("%s directory %s (%s)", mode, d.Path, status(err == nil)))
 	}
 	for _, k := range n.Config {
 		parts = append(parts, fmt.Sprintf("config %s (%s)", k.Key, statusNoAsk(slices.Contains(g.ConfigKeys(), k.Key))))

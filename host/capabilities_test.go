@@ -408,3 +408,77 @@ func TestAskThePerson(t *testing.T) {
 		}
 	}
 }
+
+// TestAskThePersonForADirectory: a declared, ungranted directory, with
+// asking on, is asked of the person when the plugin reaches for it
+// (Call.Dir); a yes mounts the plugin's own directory under askDirsRoot,
+// for the call ("once") or from then on ("always", remembered in the file
+// the operator edits); anything else leaves nothing mounted.
+func TestAskThePersonForADirectory(t *testing.T) {
+	accept := func(decision string) *abi.InputResponse {
+		return &abi.InputResponse{Result: json.RawMessage(`{"action":"accept","content":{"decision":"` + decision + `"}}`)}
+	}
+	cases := []struct {
+		name    string
+		extra   string // grants file keys before "plugins"
+		answer  *abi.InputResponse
+		code    string // of the dir request
+		asked   int
+		mounted bool // the file was written, under askDirsRoot
+	}{
+		{"once", `"ask": true, `, accept("once"), "", 1, true},
+		{"always", `"ask": true, `, accept("always"), "", 1, true},
+		{"deny", `"ask": true, `, accept("deny"), abi.CapNotGranted, 1, false},
+		{"decline", `"ask": true, `, &abi.InputResponse{Result: json.RawMessage(`{"action":"decline"}`)}, abi.CapNotGranted, 1, false},
+		{"client cannot elicit", `"ask": true, `, &abi.InputResponse{Error: &abi.InputError{Code: abi.ErrCodeUnsupported, Message: "no"}}, abi.CapNotGranted, 1, false},
+		{"ask off", ``, accept("always"), abi.CapNotGranted, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			rootJSON, _ := json.Marshal(root)
+			pol := policy(t, c.extra+`"askDirsRoot": `+string(rootJSON)+`, `, `{}`)
+			r, _ := newRuntime(t, Options{Grants: pol})
+			p := load(t, r, "capable")
+			var questions []string
+			env := &testEnv{input: func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+				questions = append(questions, string(reqs[0].Params))
+				return []abi.InputResponse{*c.answer}, nil
+			}}
+			var out struct{ Value, Code, Err string }
+			callCapable(t, p, "files", map[string]any{"op": "dirwrite", "path": "/data", "data": "hello"}, env, &out)
+			if out.Code != c.code || len(questions) != c.asked {
+				t.Fatalf("code %q (%s) after %d questions, want %q after %d", out.Code, out.Err, len(questions), c.code, c.asked)
+			}
+			hostDir := filepath.Join(root, "capable", "data")
+			b, err := os.ReadFile(filepath.Join(hostDir, "asked.txt"))
+			if c.mounted != (err == nil && string(b) == "hello") {
+				t.Fatalf("asked.txt: %q, %v (the call said %+v)", b, err, out)
+			}
+			if c.asked > 0 && (!strings.Contains(questions[0], "capable") || !strings.Contains(questions[0], "/data read-write") ||
+				!strings.Contains(questions[0], hostDir)) {
+				t.Errorf("the question does not name plugin, directory, mode and place: %s", questions[0])
+			}
+			// The next call writes without asking first: only after
+			// "always" is the directory mounted for it.
+			questions = nil
+			callCapable(t, p, "files", map[string]any{"op": "write", "path": "/data/next.txt", "data": "x"}, env, &out)
+			_, err = os.Stat(filepath.Join(hostDir, "next.txt"))
+			if (c.name == "always") != (err == nil && out.Err == "") || len(questions) != 0 {
+				t.Errorf("second call: %+v, %v, asked %d", out, err, len(questions))
+			}
+			// The remembered answer survives a restart: the operator's file.
+			again, err := grants.Load(pol.File())
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := again.For("capable", p.Needs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if remembered := len(g.Dirs()) == 1 && g.Dirs()[0].HostPath == hostDir && g.Dirs()[0].Write; remembered != (c.name == "always") {
+				t.Errorf("after a restart the grant holds %+v", g.Dirs())
+			}
+		})
+	}
+}

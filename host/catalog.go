@@ -71,6 +71,15 @@ type TemplateEntry struct {
 type Problem struct {
 	File   string // the .wasm file or source directory
 	Reason string
+	// Conflict, for a name File offers that another plugin already
+	// serves, says which; its zero value means another problem.
+	Conflict Conflict
+}
+
+// Conflict is a name refused to a newcomer because Holder serves it.
+type Conflict struct {
+	Kind, Name string // "tool", "prompt", "resource", "resource template"
+	Holder     string // the entry name (file or directory) serving it
 }
 
 func (p Problem) String() string { return p.File + ": " + p.Reason }
@@ -755,7 +764,8 @@ func (c *Catalog) publish() bool {
 		}
 		if taken {
 			problems = append(problems, Problem{File: path, Reason: fmt.Sprintf(
-				"%s %q is shadowed by the one in %s, which served it first; this one is not served: rename one of them", kind, key, first)})
+				"%s %q is shadowed by the one in %s, which served it first; this one is not served: rename one of them", kind, key, first),
+				Conflict: Conflict{Kind: kind, Name: key, Holder: first}})
 			return false
 		}
 		owners[k] = name
@@ -816,7 +826,7 @@ func (c *Catalog) publish() bool {
 	defer c.mu.Unlock()
 	changed := !sameTools(c.tools, tools) || !sameProblems(c.problems, problems) || !sameServed(c.served, sv)
 	for _, p := range problems {
-		if strings.Contains(p.Reason, "is shadowed") && !containsProblem(c.problems, p) {
+		if p.Conflict.Kind != "" && !containsProblem(c.problems, p) {
 			c.log.Warn("name conflict: the newcomer is not served", "file", p.File, "reason", p.Reason)
 		}
 	}

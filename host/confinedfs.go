@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
@@ -148,3 +149,127 @@ func (c *confinedFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 	}
 	return c.FS.Utimens(p, atim, mtim)
 }
+
+// gatedFS is a declared directory nobody has granted yet, mounted so that
+// a person can grant it during a call: until open mounts the directory
+// behind it, its root is an empty directory and every other path fails
+// with ENOENT, as if nothing were there. The root must open: the guest's
+// runtime lists the mounts when it starts, through the root, and stops at
+// the first that fails. The guest opens paths by name, so once the gate is
+// open they reach the directory. An instance with gates is never reused, so a gate opened by one
+// call's "once" is never seen by another.
+type gatedFS struct {
+	experimentalsys.UnimplementedFS
+	inner atomic.Pointer[experimentalsys.FS]
+}
+
+// open mounts dir behind the gate.
+func (g *gatedFS) open(dir string, write bool) {
+	fsys := confine(dir, write)
+	g.inner.Store(&fsys)
+}
+
+func (g *gatedFS) fs() (experimentalsys.FS, experimentalsys.Errno) {
+	if p := g.inner.Load(); p != nil {
+		return *p, 0
+	}
+	return nil, experimentalsys.ENOENT
+}
+
+func (g *gatedFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	f, errno := g.fs()
+	if errno != 0 {
+		if p == "." {
+			return emptyDir{}, 0
+		}
+		return nil, errno
+	}
+	return f.OpenFile(p, flag, perm)
+}
+
+func (g *gatedFS) Stat(p string) (sysStat, experimentalsys.Errno) {
+	f, errno := g.fs()
+	if errno != 0 {
+		return sysStat{}, errno
+	}
+	return f.Stat(p)
+}
+
+func (g *gatedFS) Lstat(p string) (sysStat, experimentalsys.Errno) {
+	f, errno := g.fs()
+	if errno != 0 {
+		return sysStat{}, errno
+	}
+	return f.Lstat(p)
+}
+
+func (g *gatedFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
+	f, errno := g.fs()
+	if errno != 0 {
+		return errno
+	}
+	return f.Mkdir(p, perm)
+}
+
+func (g *gatedFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
+	f, errno := g.fs()
+	if errno != 0 {
+		return errno
+	}
+	return f.Chmod(p, perm)
+}
+
+func (g *gatedFS) Rename(from, to string) experimentalsys.Errno {
+	f, errno := g.fs()
+	if errno != 0 {
+		return errno
+	}
+	return f.Rename(from, to)
+}
+
+func (g *gatedFS) Rmdir(p string) experimentalsys.Errno {
+	f, errno := g.fs()
+	if errno != 0 {
+		return errno
+	}
+	return f.Rmdir(p)
+}
+
+func (g *gatedFS) Unlink(p string) experimentalsys.Errno {
+	f, errno := g.fs()
+	if errno != 0 {
+		return errno
+	}
+	return f.Unlink(p)
+}
+
+func (g *gatedFS) Link(string, string) experimentalsys.Errno    { return experimentalsys.EPERM }
+func (g *gatedFS) Symlink(string, string) experimentalsys.Errno { return experimentalsys.EPERM }
+
+func (g *gatedFS) Readlink(p string) (string, experimentalsys.Errno) {
+	f, errno := g.fs()
+	if errno != 0 {
+		return "", errno
+	}
+	return f.Readlink(p)
+}
+
+func (g *gatedFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
+	f, errno := g.fs()
+	if errno != 0 {
+		return errno
+	}
+	return f.Utimens(p, atim, mtim)
+}
+
+// emptyDir is the root of a closed gate: a directory with nothing in it.
+type emptyDir struct {
+	experimentalsys.UnimplementedFile
+}
+
+func (emptyDir) IsDir() (bool, experimentalsys.Errno) { return true, 0 }
+func (emptyDir) Stat() (sysStat, experimentalsys.Errno) {
+	return sysStat{Mode: fs.ModeDir | 0o500, Nlink: 1}, 0
+}
+func (emptyDir) Readdir(int) ([]experimentalsys.Dirent, experimentalsys.Errno) { return nil, 0 }
+func (emptyDir) Close() experimentalsys.Errno                                  { return 0 }

@@ -289,7 +289,13 @@ func (st *callState) allowHTTP(method string, u *url.URL) (grants.HostGrant, err
 	if st.allowedOnce[key] {
 		return grants.Asked(host, method), nil
 	}
-	switch st.askPerson(g, host, method) {
+	why := ""
+	for _, n := range g.Declared().Hosts {
+		if n.Host == host && n.Why != "" {
+			why = fmt.Sprintf(" It says it needs this %s.", strings.TrimSuffix(n.Why, "."))
+		}
+	}
+	switch st.askPerson(fmt.Sprintf("Allow plugin %s to send %s requests to %s?%s", g.Plugin(), method, host, why)) {
 	case "once":
 		if st.allowedOnce == nil {
 			st.allowedOnce = map[string]bool{}
@@ -308,19 +314,14 @@ func (st *callState) allowHTTP(method string, u *url.URL) (grants.HostGrant, err
 	return grants.Asked(host, method), nil
 }
 
-// askPerson asks, through the call's Env (the elicitation relay), whether
-// the plugin may reach host. It returns "once", "always", "deny", or "" when
-// nobody could be asked (no elicitation capability, an error, a cancel).
-// Only the person answers an elicitation; the model never sees it.
-func (st *callState) askPerson(g *grants.Grant, host, method string) string {
-	why := ""
-	for _, n := range g.Declared().Hosts {
-		if n.Host == host && n.Why != "" {
-			why = fmt.Sprintf(" It says it needs this %s.", strings.TrimSuffix(n.Why, "."))
-		}
-	}
+// askPerson asks, through the call's Env (the elicitation relay), the
+// question whether the plugin may use something. It returns "once",
+// "always", "deny", or "" when nobody could be asked (no elicitation
+// capability, an error). Only the person answers an elicitation; the
+// model never sees it.
+func (st *callState) askPerson(question string) string {
 	params, _ := json.Marshal(map[string]any{
-		"message": fmt.Sprintf("Allow plugin %s to send %s requests to %s?%s", g.Plugin(), method, host, why),
+		"message": question,
 		"requestedSchema": map[string]any{
 			"type": "object",
 			"properties": map[string]any{

@@ -35,6 +35,9 @@ type callState struct {
 	caps *capabilities
 	// allowedOnce holds "method host" pairs a person allowed for this call.
 	allowedOnce map[string]bool
+	// gates are the instance's declared directories a person may still
+	// allow, by guest path (capabilities.go).
+	gates map[string]*gatedFS
 
 	// asked counts the input requests of the call, against
 	// MaxInputRequestsPerCall.

@@ -40,6 +40,8 @@ type instance struct {
 	stdout, stderr *guestWriter
 	// out budgets what the instance logs and notifies during one call.
 	out *guestOutput
+	// gates are its mounted directories that nobody has granted yet.
+	gates map[string]*gatedFS
 
 	// globals are the guest's mutable globals, exported by Load's rewrite
 	// (exportGlobals), for restoring a snapshot; filled on first restore.
@@ -98,8 +100,9 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 		WithNanosleep(inst.nanosleep).
 		WithOsyield(runtime.Gosched).
 		WithRandSource(rand.Reader)
-	if fs := p.caps.fsConfig(); fs != nil {
-		cfg = cfg.WithFSConfig(fs) // granted directories only
+	if fs, gates := p.caps.fsConfig(); fs != nil {
+		cfg = cfg.WithFSConfig(fs) // granted directories, and gates for those a person may grant
+		inst.gates = gates
 	}
 	if initialize {
 		cfg = cfg.WithStartFunctions("_initialize")

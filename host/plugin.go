@@ -301,9 +301,10 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 		return p.callError(ctx, tg, nil, err)
 	}
 	st.out = inst.newBudget(p.log) // a pooled instance's budget is per call
+	st.gates = inst.gates
 	defer st.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
-	err = do(withCallState(ctx, st), inst)
+	err = clock.run(func() error { return do(withCallState(ctx, st), inst) })
 	p.checkin(inst, err == nil && ctx.Err() == nil)
 	if err == nil && ctx.Err() != nil {
 		// The guest saw the cancellation (StatusCancelled, cancelled()) and

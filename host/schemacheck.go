@@ -1,11 +1,15 @@
 package host
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits on a JSON Schema from a guest (tool input and output schemas,
@@ -178,4 +182,53 @@ func (c *schemaCost) resolve(ref string) (any, string, error) {
 
 func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// validators bounds the validations running at once. A validation is host
+// CPU spent on a guest's schema and a client's data, and plain Go code
+// cannot be interrupted: one whose caller gave up runs on to its end (its
+// cost is bounded by the schema limits above), holding its place here, so
+// abandoned validations never take more than these cores; the next caller
+// waits for a place under its own context.
+var validators = make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
+
+// Validate runs check (the validation of a call's arguments, or of an
+// answer against a requestedSchema) under ctx and within budget, the
+// call's run-time budget: it returns ctx's error once ctx ends, and an
+// error wrapping ErrRunBudget once budget has passed, without waiting for
+// check to finish.
+func Validate(ctx context.Context, budget time.Duration, check func() error) error {
+	if budget <= 0 {
+		budget = DefaultRunBudget
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, budget, ErrRunBudget)
+	defer cancel()
+	select {
+	case validators <- struct{}{}:
+	case <-ctx.Done():
+		return validationEnded(ctx, budget)
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-validators }()
+		defer func() {
+			if p := recover(); p != nil { // a validator bug must not end the process
+				done <- fmt.Errorf("validation failed: %v", p)
+			}
+		}()
+		done <- check()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return validationEnded(ctx, budget)
+	}
+}
+
+func validationEnded(ctx context.Context, budget time.Duration) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrRunBudget) {
+		return fmt.Errorf("validation: %w of %v", ErrRunBudget, budget)
+	}
+	return ctx.Err()
 }

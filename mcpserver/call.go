@@ -30,7 +30,7 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 		}
 	}
 	if req.Params.RequestState == "" {
-		if bad := st.checkArgs(req.Params.Arguments); bad != nil {
+		if bad := st.checkArgs(ctx, s.opts.RunBudget, req.Params.Arguments); bad != nil {
 			return bad, nil
 		}
 	}

@@ -58,7 +58,7 @@ func TestTaskQuestionsWaitForTheClientToLook(t *testing.T) {
 				}
 				res = decodeResult(t, m)
 			}
-			if !strings.Contains(res.text(), "Deleted a.txt") {
+			if !strings.HasPrefix(res.text(), "Not deleted a.txt") {
 				t.Errorf("result %q", res.text())
 			}
 		})

@@ -149,7 +149,7 @@ func FuzzToolArgs(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, which uint8, args []byte) {
 		st := tools[int(which)%len(tools)]
-		res := st.checkArgs(args)
+		res := st.checkArgs(context.Background(), 0, args)
 		if res == nil {
 			var v map[string]any
 			if len(args) > 0 && string(args) != "null" && json.Unmarshal(args, &v) != nil {
@@ -180,6 +180,7 @@ func (noTools) Lookup(string) (host.ToolEntry, bool)    { return host.ToolEntry{
 func (noTools) Prompts() []host.PromptEntry             { return nil }
 func (noTools) Resources() []host.ResourceEntry         { return nil }
 func (noTools) ResourceTemplates() []host.TemplateEntry { return nil }
+func (noTools) Problems() []host.Problem                { return nil }
 
 // lineClient speaks JSON-RPC over a stdio server's pipes, one request at a
 // time.
@@ -399,7 +400,7 @@ func FuzzInputResponse(f *testing.F) {
 			return
 		}
 		q := exampleQuestions[int(which)%len(exampleQuestions)]
-		err := validAnswer(q, raw)
+		err := validAnswer(context.Background(), 0, q, raw)
 		if err != nil {
 			clearError(t, "answer", err.Error())
 			return

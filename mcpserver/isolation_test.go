@@ -276,7 +276,7 @@ func TestTaskIsolation(t *testing.T) {
 			stdio.reply(question, acceptDelete)
 			var res toolResult
 			stdio.result("tasks/result", map[string]any{"taskId": stdioTask}, &res)
-			if res.text() != "Deleted stdio.txt" {
+			if !strings.HasPrefix(res.text(), "Not deleted stdio.txt") {
 				t.Errorf("the stdio client's result after the intruders: %q", res.text())
 			}
 			if m := a.call("tasks/cancel", map[string]any{"taskId": aTask}); m.Error != nil {
@@ -328,7 +328,7 @@ func TestRequestStateIsolation(t *testing.T) {
 
 			// Untouched: the owner's next round still finds its question.
 			second := call(map[string]any{"inputResponses": map[string]any{key: acceptDelete}, "requestState": state})
-			if second["resultType"] != "complete" || !strings.Contains(toJSON(second["content"]), "Deleted mine.txt") {
+			if second["resultType"] != "complete" || !strings.Contains(toJSON(second["content"]), "Not deleted mine.txt") {
 				t.Errorf("round 2 by the owner after the replay: %v", second)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
@@ -78,7 +79,7 @@ func (s *Server) callModern(ctx context.Context, sess *session, req *mcp.CallToo
 	case support == abi.TaskRequired && !declaresTasks(caps):
 		return nil, missingTasks("tool " + st.entry.Tool.Name)
 	case support != abi.TaskForbidden && declaresTasks(caps) && !st.entry.Tool.DeferTask:
-		if bad := st.checkArgs(req.Params.Arguments); bad != nil {
+		if bad := st.checkArgs(ctx, s.opts.RunBudget, req.Params.Arguments); bad != nil {
 			return bad, nil
 		}
 		t, err := s.startTask(ctx, sess, st.spec(), tasks.KindTask, req.Params.Arguments, req.Params, caps, 0)
@@ -231,7 +232,7 @@ func (s *Server) applyOffered(ctx context.Context, t *tasks.Task, offered map[st
 			continue
 		}
 		delete(offered, key) // one use: a re-asked question needs a new answer
-		if err := validAnswer(req, raw); err != nil {
+		if err := validAnswer(ctx, s.opts.RunBudget, req, raw); err != nil {
 			s.logger.Debug("answer refused", "task", t.ID, "key", key, "error", err)
 			continue
 		}
@@ -244,8 +245,8 @@ func (s *Server) applyOffered(ctx context.Context, t *tasks.Task, offered map[st
 
 // validAnswer checks an answer against the question: the right kind of
 // result, and for an accepted elicitation, content matching the
-// requestedSchema.
-func validAnswer(req abi.InputRequest, raw json.RawMessage) error {
+// requestedSchema, validated under ctx and budget (host.Validate).
+func validAnswer(ctx context.Context, budget time.Duration, req abi.InputRequest, raw json.RawMessage) error {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return fmt.Errorf("answer is not an object: %w", err)
@@ -277,7 +278,7 @@ func validAnswer(req abi.InputRequest, raw json.RawMessage) error {
 		for k, v := range res.Content {
 			content[k] = v
 		}
-		if err := resolved.Validate(content); err != nil {
+		if err := host.Validate(ctx, budget, func() error { return resolved.Validate(content) }); err != nil {
 			return errors.New(clip(err.Error(), 300)) // it may quote the value
 		}
 	case abi.MethodSample:

@@ -130,8 +130,8 @@ func TestModernMultiRoundTripResumesTheSameGuest(t *testing.T) {
 
 	r2 := c.call("tools/call", map[string]any{"name": "confirm_delete", "arguments": args,
 		"inputResponses": map[string]any{key: acceptDelete}, "requestState": state})
-	if r2.Result["resultType"] != "complete" || !strings.Contains(toJSON(r2.Result["content"]), "Deleted a.txt") {
-		t.Errorf("round 2: %+v, want Deleted a.txt", r2)
+	if r2.Result["resultType"] != "complete" || !strings.Contains(toJSON(r2.Result["content"]), "Not deleted a.txt") {
+		t.Errorf("round 2: %+v, want Not deleted a.txt", r2)
 	}
 	// A retry with the last state (say the reply was lost) gets the same
 	// result; the guest does not run again.
@@ -172,7 +172,7 @@ func TestModernTasksExtension(t *testing.T) {
 		t.Errorf("tasks/update ack: %+v", ack)
 	}
 	done := c.waitStatus(id, "completed")
-	if !strings.Contains(toJSON(done["result"]), "Deleted b.txt") {
+	if !strings.Contains(toJSON(done["result"]), "Not deleted b.txt") {
 		t.Errorf("completed task result %v", done["result"])
 	}
 
@@ -278,7 +278,7 @@ func TestBothGenerationsOnOneStore(t *testing.T) {
 	if res.text() != "Kept old.txt" {
 		t.Errorf("2025 client's result %q", res.text())
 	}
-	if done := modern.waitStatus(newID, "completed"); !strings.Contains(toJSON(done["result"]), "Deleted new.txt") {
+	if done := modern.waitStatus(newID, "completed"); !strings.Contains(toJSON(done["result"]), "Not deleted new.txt") {
 		t.Errorf("2026 client's result %v", done["result"])
 	}
 }

@@ -34,6 +34,9 @@ type Catalog interface {
 	Prompts() []host.PromptEntry
 	Resources() []host.ResourceEntry
 	ResourceTemplates() []host.TemplateEntry
+	// Problems include the names refused to a newcomer because another
+	// plugin serves them (host.Problem.Conflict).
+	Problems() []host.Problem
 }
 
 // Options configure a Server. Zero values mean the documented defaults.
@@ -58,6 +61,11 @@ type Options struct {
 	// for it (initialize never does). See host.CatalogOptions.Background.
 	Ready     <-chan struct{}
 	ReadyWait time.Duration
+	// RunBudget bounds the host time spent validating one call's
+	// arguments, and one answer against its requestedSchema, as the guest's
+	// run time is bounded (pass the runtime's --run-budget); 0 means
+	// host.DefaultRunBudget.
+	RunBudget time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -97,6 +105,7 @@ type Server struct {
 	sessions map[*mcp.ServerSession]*session
 	byOwner  map[string]*session // sessions whose tasks have an owner
 	tools    map[string]*servedTool
+	refused  map[host.Conflict]string // names refused to newcomers, told to the clients: the newcomer's file
 
 	infoMu    sync.Mutex
 	infos     map[string]*taskInfo // routing of tasks' events, learnt once (outbox.go)

@@ -252,8 +252,8 @@ func TestSyncElicitation(t *testing.T) {
 	if err := json.Unmarshal(f.await(pending, "confirm_delete").Result, &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.text() != "Deleted a.txt" {
-		t.Errorf("confirm_delete = %q, want Deleted a.txt", res.text())
+	if !strings.HasPrefix(res.text(), "Not deleted a.txt: plugin confirm may not use directory /files: not granted") {
+		t.Errorf("confirm_delete = %q, want Not deleted a.txt (not granted)", res.text())
 	}
 }
 
@@ -297,7 +297,7 @@ func TestTaskElicitationAcceptAndDecline(t *testing.T) {
 		want   string // in the result text
 		status string // final status a 2025-11-25 client sees
 	}{
-		{"accept", map[string]any{"action": "accept", "content": map[string]any{"confirm": true}}, "Deleted a.txt", "completed"},
+		{"accept", map[string]any{"action": "accept", "content": map[string]any{"confirm": true}}, "Not deleted a.txt", "completed"},
 		{"accept-false", map[string]any{"action": "accept", "content": map[string]any{"confirm": false}}, "Kept a.txt", "completed"},
 		{"decline", map[string]any{"action": "decline"}, "Kept a.txt", "completed"},
 		{"cancel", map[string]any{"action": "cancel"}, "Kept a.txt", "completed"},
@@ -456,7 +456,7 @@ func TestWaitingGuestDoesNotHoldTheWorker(t *testing.T) {
 	}
 	f.reply(req, map[string]any{"action": "accept", "content": map[string]any{"confirm": true}})
 	f.result("tasks/result", map[string]any{"taskId": id}, &res)
-	if res.text() != "Deleted a.txt" {
+	if !strings.HasPrefix(res.text(), "Not deleted a.txt") {
 		t.Errorf("the waiting guest, resumed: %q", res.text())
 	}
 }

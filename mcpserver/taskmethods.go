@@ -157,7 +157,7 @@ func (s *Server) createTask(ctx context.Context, req *mcp.CallToolRequest, rawTa
 	}
 	// Arguments that violate the schema still make a task, one that is
 	// already complete with the tool error, so the client's task flow holds.
-	if bad := st.checkArgs(req.Params.Arguments); bad != nil {
+	if bad := st.checkArgs(ctx, s.opts.RunBudget, req.Params.Arguments); bad != nil {
 		s.completeNow(t, bad)
 	}
 	return newRawResult(map[string]any{"task": s.wireTask(t)})

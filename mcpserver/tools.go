@@ -1,15 +1,21 @@
 package mcpserver
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/host"
+	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
 // servedTool is a catalog tool as registered with go-sdk, with its input
@@ -27,8 +33,17 @@ func (s *Server) CatalogChanged() {
 	for _, e := range s.opts.Catalog.Tools() {
 		want[e.Tool.Name] = e
 	}
+	refused := map[host.Conflict]string{}
+	for _, p := range s.opts.Catalog.Problems() {
+		if p.Conflict.Kind != "" {
+			refused[p.Conflict] = filepath.Base(p.File)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Told once the tools below are in place, so that a client listing
+	// them on the warning sees the note.
+	defer s.announceRefused(refused)
 	s.syncPromptsAndResources()
 	var gone []string
 	for name := range s.tools {
@@ -41,6 +56,9 @@ func (s *Server) CatalogChanged() {
 		s.mcp.RemoveTools(gone...)
 	}
 	for name, e := range want {
+		if note := refusedNote(refused, name); note != "" {
+			e.Tool.Description = strings.TrimLeft(e.Tool.Description+"\n\n"+note, "\n")
+		}
 		raw, _ := json.Marshal(e.Tool)
 		if cur, ok := s.tools[name]; ok && string(cur.raw) == string(raw) && cur.entry.Plugin == e.Plugin {
 			continue
@@ -59,6 +77,60 @@ func (s *Server) CatalogChanged() {
 			OutputSchema: nilIfEmpty(e.Tool.OutputSchema),
 			Annotations:  mcpAnnotations(e.Tool.Annotations),
 		}, s.callTool)
+	}
+}
+
+// refusedNote is what a served tool's description says about the plugins
+// refused its name, so that the model and the person reading tools/list
+// know one tried: "" when none did.
+func refusedNote(refused map[host.Conflict]string, name string) string {
+	var files []string
+	for c, file := range refused {
+		if c.Kind == "tool" && c.Name == name {
+			files = append(files, safetext.Line(file))
+		}
+	}
+	if len(files) == 0 {
+		return ""
+	}
+	sort.Strings(files)
+	return fmt.Sprintf("Note: %s also offered a tool named %s; wasmhost serves only this one, from the plugin that served it first.",
+		strings.Join(files, ", "), safetext.Line(name))
+}
+
+// announceRefused tells every connected client, by a warning log message,
+// of each name newly refused to a newcomer (the operator's log says it
+// too): a tool that silently failed to appear would hide an attempt to
+// take another's name. Called with s.mu held; the messages go out
+// without it. go-sdk sends log messages only to clients that set a log
+// level; the others learn it from the tool's description (refusedNote).
+func (s *Server) announceRefused(refused map[host.Conflict]string) {
+	var fresh []*mcp.LoggingMessageParams
+	for c, file := range refused {
+		if _, told := s.refused[c]; told {
+			continue
+		}
+		fresh = append(fresh, &mcp.LoggingMessageParams{Level: "warning", Logger: "wasmhost", Data: map[string]any{
+			"message": fmt.Sprintf("plugin %s was refused the %s name %q: plugin %s serves it; rename one of them",
+				safetext.Line(file), c.Kind, safetext.Line(c.Name), safetext.Line(c.Holder)),
+			"plugin": safetext.Line(file), "kind": c.Kind, "name": safetext.Line(c.Name), "servedBy": safetext.Line(c.Holder),
+		}})
+	}
+	s.refused = refused
+	if len(fresh) == 0 {
+		return
+	}
+	for _, sess := range s.sessions {
+		go func() {
+			ctx, cancel := context.WithTimeout(sess.ctx, 10*time.Second)
+			defer cancel()
+			for _, m := range fresh {
+				if err := sess.ss.Log(ctx, m); err != nil {
+					s.logger.Debug("could not tell a client of a refused name", "error", err)
+					return
+				}
+			}
+		}()
 	}
 }
 
@@ -81,19 +153,24 @@ func (s *Server) servedTool(name string) (*servedTool, bool) {
 	return st, ok
 }
 
-// checkArgs validates arguments against the tool's input schema and returns
-// a tool-error result naming what is wrong, or nil.
-func (st *servedTool) checkArgs(args json.RawMessage) *mcp.CallToolResult {
+// checkArgs validates arguments against the tool's input schema, under the
+// call's context and run budget (host.Validate), and returns a tool-error
+// result naming what is wrong, or nil.
+func (st *servedTool) checkArgs(ctx context.Context, budget time.Duration, args json.RawMessage) *mcp.CallToolResult {
 	var v any = map[string]any{}
 	if len(args) > 0 && string(args) != "null" {
 		if err := json.Unmarshal(args, &v); err != nil {
 			return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(err.Error(), 300)))
 		}
 	}
-	if err := st.schema.Validate(v); err != nil {
-		return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(strings.TrimPrefix(err.Error(), "validating root: "), 300)))
+	err := host.Validate(ctx, budget, func() error { return st.schema.Validate(v) })
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, host.ErrRunBudget) || ctx.Err() != nil:
+		return toolError(fmt.Sprintf("arguments for tool %s not checked: %v", st.entry.Tool.Name, err))
 	}
-	return nil
+	return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(strings.TrimPrefix(err.Error(), "validating root: "), 300)))
 }
 
 func toolError(msg string) *mcp.CallToolResult {

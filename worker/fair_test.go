@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -70,9 +72,21 @@ func TestOnePluginCannotStarveTheOthers(t *testing.T) {
 // BenchmarkGreetBesideSpinners measures a greet call (queued, run, result
 // recorded) while 8 calls of a tool that never returns hold their
 // plugin's share of 8 slots, as `wasmhost serve` runs by default.
+// "unreserved" is the same without worker.ReserveProcs, as before it.
 func BenchmarkGreetBesideSpinners(b *testing.B) {
-	for _, n := range []int{0, 8} {
-		b.Run(fmt.Sprintf("spinners=%d", n), func(b *testing.B) { benchGreet(b, n) })
+	for _, reserve := range []bool{true, false} {
+		for _, n := range []int{0, 8} {
+			name := fmt.Sprintf("spinners=%d", n)
+			if !reserve {
+				name += "/unreserved"
+			}
+			b.Run(name, func(b *testing.B) {
+				if reserve {
+					defer runtime.GOMAXPROCS(worker.ReserveProcs(8))
+				}
+				benchGreet(b, n)
+			})
+		}
 	}
 }
 
@@ -123,13 +137,20 @@ func benchGreet(b *testing.B, spinners int) {
 	for range spinners {
 		newTask("spin", `{}`)
 	}
+	var took []time.Duration
 	b.ResetTimer()
 	for b.Loop() {
+		start := time.Now()
 		g := newTask("greet", `{"name":"Ada"}`)
 		if _, err := watcher.Wait(ctx, g.ID, tasks.IsTerminal); err != nil {
 			b.Fatal(err)
 		}
+		took = append(took, time.Since(start))
 	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
 }
 
 // TestToolCap: a tool that declares maxConcurrency 1 runs one call at a

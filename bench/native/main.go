@@ -46,7 +46,7 @@ func main() {
 			return text("Hello, " + in.Name + "!"), nil, nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "confirm_delete", Title: "Confirm delete",
-		Description: "Ask the user to confirm before deleting a file (nothing is really deleted)."},
+		Description: "Delete a file from the granted directory, after the user confirms."},
 		func(ctx context.Context, req *mcp.CallToolRequest, in ConfirmDeleteIn) (*mcp.CallToolResult, any, error) {
 			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{
 				Message:         fmt.Sprintf("Delete %s?", in.Filename),
@@ -56,7 +56,9 @@ func main() {
 				return text("Kept " + in.Filename), nil, nil
 			}
 			if ok, _ := res.Content["confirm"].(bool); res.Action == "accept" && ok {
-				return text("Deleted " + in.Filename), nil, nil
+				// As plugins/confirm answers with no directory granted,
+				// which is how the benchmark runs it.
+				return text("Not deleted " + in.Filename + ": no directory is granted"), nil, nil
 			}
 			return text("Kept " + in.Filename), nil, nil
 		})

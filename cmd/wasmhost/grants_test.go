@@ -190,6 +190,45 @@ func TestNotesPluginDeletesAfterConfirmation(t *testing.T) {
 	}
 }
 
+// TestGrantedDeletion: confirm_delete deletes in the granted /files after
+// a yes, keeps the file after a no, and without the grant says that it
+// deleted nothing and how to grant the directory.
+func TestGrantedDeletion(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	grants := writeGrants(t, fmt.Sprintf(`{"plugins": {"confirm": {"dirs": [{"path": "/files", "hostPath": %q, "write": true}]}}}`, dir))
+	call := func(stdin string, extra ...string) string {
+		t.Helper()
+		out, _, _ := runAll(t, stdin, append([]string{"call", "confirm_delete", "--plugins", "../../plugins", "--args", `{"filename":"a.txt"}`}, extra...)...)
+		var res abi.CallResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Content) != 1 || res.IsError {
+			t.Fatalf("confirm_delete: %q", out)
+		}
+		return res.Content[0].Text
+	}
+	if got := call("a\nn\n", "--grants", grants); got != "Kept a.txt" {
+		t.Errorf("declined: %q", got)
+	}
+	if got := call("a\ny\n"); !strings.HasPrefix(got, "Not deleted a.txt: ") || !strings.Contains(got, `"dirs"`) {
+		t.Errorf("without the grant: %q", got)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("deleted without a yes and a grant: %v", err)
+	}
+	if got := call("a\ny\n", "--grants", grants); got != "Deleted a.txt" {
+		t.Errorf("confirmed: %q", got)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("the file is still there: %v", err)
+	}
+	if got := call("a\ny\n", "--grants", grants); got != "Not deleted a.txt: there is no such file in /files" {
+		t.Errorf("again: %q", got)
+	}
+}
+
 func TestInspectShowsDeclaredAndGranted(t *testing.T) {
 	t.Setenv("WASMHOST_TEST_TRACKER_TOKEN", "tok-never-shown-0a9c")
 	grants := writeGrants(t, `{"plugins": {"tracker": {

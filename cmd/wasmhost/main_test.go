@@ -41,7 +41,7 @@ func TestVersion(t *testing.T) {
 
 func TestCallAnswersElicitationAtTheTerminal(t *testing.T) {
 	for _, tc := range []struct{ stdin, want string }{
-		{"a\ny\n", "Deleted notes.txt"},
+		{"a\ny\n", "Not deleted notes.txt: plugin confirm may not use directory /files: not granted"}, // see TestGrantedDeletion
 		{"a\nn\n", "Kept notes.txt"},
 		{"d\n", "Kept notes.txt"},
 	} {
@@ -53,7 +53,7 @@ func TestCallAnswersElicitationAtTheTerminal(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("stdout is not a result: %q", out)
 		}
-		if len(res.Content) != 1 || res.Content[0].Text != tc.want {
+		if len(res.Content) != 1 || !strings.HasPrefix(res.Content[0].Text, tc.want) {
 			t.Errorf("answers %q: got %+v, want %q", tc.stdin, res.Content, tc.want)
 		}
 	}

@@ -136,7 +136,7 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 		// Lists and calls wait a little for a warm start to finish loading,
 		// never past a client's usual timeouts; then list_changed tells the
 		// client about what comes later.
-		Ready: catalog.Loaded(), ReadyWait: catalogReadyWait}
+		Ready: catalog.Loaded(), ReadyWait: catalogReadyWait, RunBudget: rf.runBudget}
 	if shared != nil {
 		// A requestState sealed here must open in any front end of the
 		// same store.
@@ -154,6 +154,7 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 
 	var wg sync.WaitGroup
 	if workers > 0 {
+		worker.ReserveProcs(workers)
 		w := worker.New(rf.workerOptions(worker.Options{Store: store, Tools: catalog, Concurrency: workers, Logger: logger.Named("worker")}))
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {

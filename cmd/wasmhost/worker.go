@@ -166,6 +166,7 @@ func runWorker(ctx context.Context, rf *runtimeFlags, sf *storeFlags, pluginsDir
 	defer catalog.Close()
 
 	logger.Info("worker taking tool calls from the queue", "plugins", pluginsDir, "tools", len(catalog.Tools()), "workers", workers)
+	worker.ReserveProcs(workers)
 	w := worker.New(rf.workerOptions(worker.Options{Store: store, Tools: catalog, Concurrency: workers, Logger: logger.Named("worker")}))
 	if err := w.Run(ctx); err != nil {
 		return err

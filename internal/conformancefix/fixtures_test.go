@@ -414,7 +414,7 @@ func TestTasks(t *testing.T) {
 		{tool: "failing_job", args: `{}`, want: "failing_job failed on purpose", wantIsError: true},
 		{name: "confirm_delete yes", tool: "confirm_delete", args: `{"filename":"mrtr-resume.txt"}`,
 			env:  &env{script: map[string][]string{"confirm": {`{"action":"accept","content":{"confirm":true}}`}}},
-			want: "Deleted mrtr-resume.txt", wantKeys: "confirm"},
+			want: "Not deleted mrtr-resume.txt: this conformance fixture deletes nothing", wantKeys: "confirm"},
 		{name: "confirm_delete no", tool: "confirm_delete", args: `{"filename":"a.txt"}`,
 			env:  &env{script: map[string][]string{"confirm": {`{"action":"decline"}`}}},
 			want: "Kept a.txt", wantKeys: "confirm"},

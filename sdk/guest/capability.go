@@ -1,7 +1,6 @@
 package guest
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -121,10 +120,7 @@ func (e *CapabilityError) Is(target error) bool {
 // this is the step they share, and the way for another SDK package to
 // reach a new operation.
 func (c *Call) Capability(req abi.CapabilityRequest) (abi.CapabilityResult, error) {
-	msg, err := json.Marshal(req)
-	if err != nil {
-		return abi.CapabilityResult{}, fmt.Errorf("encoding the %s request: %w", req.Op, err)
-	}
+	msg := encodeRequest(req)
 	if len(msg) > abi.MaxMessageSize {
 		return abi.CapabilityResult{}, fmt.Errorf("the %s request is %d bytes, over wasmhost's limit of %d", req.Op, len(msg), abi.MaxMessageSize)
 	}
@@ -132,8 +128,8 @@ func (c *Call) Capability(req abi.CapabilityRequest) (abi.CapabilityResult, erro
 	if status < 0 {
 		return abi.CapabilityResult{}, statusError(status)
 	}
-	var res abi.CapabilityResult
-	if err := json.Unmarshal(raw, &res); err != nil {
+	res, err := decodeResult(raw)
+	if err != nil {
 		return abi.CapabilityResult{}, fmt.Errorf("reading wasmhost's %s result: %w", req.Op, err)
 	}
 	if res.Error != nil {

@@ -202,6 +202,11 @@ func newRuntime(t *testing.T) wazero.Runtime {
 		}
 		return 0
 	}).Export(abi.ImportCancelled).
+		NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, ptr, n uint32) int32 {
+		h := fakeHostOf(ctx)
+		h.pending = []byte(`{"error":{"code":"not_granted","message":"the fake host grants nothing"}}`)
+		return int32(len(h.pending))
+	}).Export(abi.ImportCapability).
 		Instantiate(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -294,13 +299,14 @@ func TestWasmExportsAndImports(t *testing.T) {
 		abi.ExportReadResource: "(i32,i32) -> (i64)",
 	}
 	wantImports := map[string]string{
-		abi.ImportInput:     "(i32,i32) -> (i32)",
-		abi.ImportElicit:    "(i32,i32) -> (i32)",
-		abi.ImportResponse:  "(i32,i32) -> (i32)",
-		abi.ImportLog:       "(i32,i32,i32) -> ()",
-		abi.ImportProgress:  "(i32,i32) -> ()",
-		abi.ImportCancelled: "() -> (i32)",
-		abi.ImportDetach:    "() -> (i32)",
+		abi.ImportInput:      "(i32,i32) -> (i32)",
+		abi.ImportElicit:     "(i32,i32) -> (i32)",
+		abi.ImportResponse:   "(i32,i32) -> (i32)",
+		abi.ImportLog:        "(i32,i32,i32) -> ()",
+		abi.ImportProgress:   "(i32,i32) -> ()",
+		abi.ImportCancelled:  "() -> (i32)",
+		abi.ImportDetach:     "() -> (i32)",
+		abi.ImportCapability: "(i32,i32) -> (i32)",
 	}
 	for _, name := range examplePlugins {
 		t.Run(name, func(t *testing.T) {
@@ -414,7 +420,7 @@ func TestWasmCalls(t *testing.T) {
 		{plugin: "jobs", tool: "failing_job", args: `{}`, wantText: "failed on purpose", wantIsError: true},
 		{plugin: "jobs", tool: "protocol_error_job", args: `{}`, wantTrap: "panic: protocol_error_job trapped on purpose"},
 		{plugin: "confirm", tool: "confirm_delete", args: `{"filename":"a.txt"}`, host: fakeHost{answer: accept(`{"confirm":true}`)},
-			wantText: "Deleted a.txt", wantVias: []string{abi.ImportElicit}},
+			wantText: "Not deleted a.txt: the fake host grants nothing", wantVias: []string{abi.ImportElicit}},
 		{plugin: "confirm", tool: "confirm_delete", args: `{"filename":"a.txt"}`, host: fakeHost{answer: accept(`{"confirm":false}`)},
 			wantText: "Kept a.txt", wantVias: []string{abi.ImportElicit}},
 		{plugin: "confirm", tool: "confirm_delete", args: `{"filename":"a.txt"}`, host: fakeHost{answer: unsupported},

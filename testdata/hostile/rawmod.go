@@ -11,6 +11,7 @@ package hostile
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // Value types and export kinds of the binary format.
@@ -211,6 +212,16 @@ var (
 	Loop = []byte{0x03, 0x40, 0x0c, 0x00, 0x0b}
 	// Unreachable traps.
 	Unreachable = []byte{0x00}
+	// LoopSometimes loops forever on every other run, at random: it asks
+	// random_get (a [Plugin] with Random) for one byte at address 0 and
+	// loops if its low bit is set. An _initialize like it passes a load now
+	// and then, and hangs a later instance.
+	LoopSometimes = append([]byte{
+		0x41, 0x00, 0x41, 0x01, 0x10, 0x03, 0x1a, // random_get(0, 1); drop the errno
+		0x41, 0x00, 0x2d, 0x00, 0x00, // i32.load8_u [0]
+		0x41, 0x01, 0x71, // i32.and 1
+		0x04, 0x40, // if
+	}, append(slices.Clone(Loop), 0x0b)...)
 )
 
 // Repeat returns a loop running body n times (counting in local 4).
@@ -299,6 +310,10 @@ type Plugin struct {
 	Tables []Limits
 	// LocalsBomb declares a billion locals in wasmhost_call.
 	LocalsBomb bool
+	// Random imports WASI random_get as function 3, after the wasmhost
+	// imports (the defined functions move up by one), for bodies that
+	// decide at random, such as [LoopSometimes].
+	Random bool
 	// Omit leaves these exports out; Rename exports one under another name.
 	Omit   map[string]bool
 	Rename map[string]string
@@ -330,6 +345,9 @@ func (p Plugin) Bytes() []byte {
 			{lay.Result, []byte(p.Result)},
 			{lay.Message, []byte(p.Message)},
 		},
+	}
+	if p.Random {
+		m.Imports = append(m.Imports, Import{"wasi_snapshot_preview1", "random_get", 7})
 	}
 	// alloc: bump allocator, 8-byte aligned.
 	alloc := []byte{0x23, 0x00, 0x23, 0x00, 0x20, 0x00, 0x6a}

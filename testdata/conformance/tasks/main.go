@@ -103,7 +103,9 @@ func confirmDelete(c *guest.Call, in ConfirmDeleteIn) (guest.Text, error) {
 		return "", fmt.Errorf("asking for confirmation: %w", err)
 	}
 	if a.Accepted() && a.Content.Confirm {
-		return guest.Text("Deleted " + in.Filename), nil
+		// A fixture for the conformance suite, which checks the flow, not
+		// the file: it says what it did, which is nothing.
+		return guest.Text("Not deleted " + in.Filename + ": this conformance fixture deletes nothing"), nil
 	}
 	return guest.Text("Kept " + in.Filename), nil
 }
@@ -163,7 +165,7 @@ func init() {
 		TaskSupport: guest.TaskRequired}, failingJob)
 	guest.Register(guest.Tool{Name: "protocol_error_job", Description: "Crash the plugin, so the task fails at the protocol level.",
 		TaskSupport: guest.TaskRequired}, protocolErrorJob)
-	guest.Register(guest.Tool{Name: "confirm_delete", Description: "Ask the user to confirm before deleting a file (nothing is really deleted).",
+	guest.Register(guest.Tool{Name: "confirm_delete", Description: "Ask the user to confirm before deleting a file (this fixture deletes nothing, and says so).",
 		TaskSupport: guest.TaskOptional}, confirmDelete)
 	guest.Register(guest.Tool{Name: "multi_input", Description: "Ask the user for a name and a go-ahead at the same time.",
 		TaskSupport: guest.TaskOptional}, multiInput)

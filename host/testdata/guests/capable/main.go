@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -94,7 +95,7 @@ func leak(c *guest.Call, in KeyIn) (guest.Text, error) {
 }
 
 type FileIn struct {
-	Op   string `json:"op"` // read, write, delete, list, symlink, dir
+	Op   string `json:"op"` // read, write, delete, list, symlink, dir, dirwrite
 	Path string `json:"path"`
 	Data string `json:"data,omitempty"`
 }
@@ -128,6 +129,10 @@ func files(c *guest.Call, in FileIn) (ValueOut, error) {
 		var rw bool
 		_, rw, err = c.Dir(in.Path)
 		v = fmt.Sprint(rw)
+	case "dirwrite": // as a plugin should: Dir first (a person may be asked), then the file
+		if _, _, err = c.Dir(in.Path); err == nil {
+			err = os.WriteFile(path.Join(in.Path, "asked.txt"), []byte(in.Data), 0o644)
+		}
 	default:
 		return ValueOut{}, fmt.Errorf("unknown op %q", in.Op)
 	}
