@@ -398,11 +398,11 @@ func (w *Worker) complete(ctx context.Context, t *tasks.Task, res any) bool {
 	if err != nil {
 		return w.fail(ctx, t, fmt.Sprintf("encode result: %v", err))
 	}
-	return w.record(t, w.retry(ctx, func(ctx context.Context) error { return w.store.Complete(ctx, t.ID, raw) }))
+	return w.record(t, w.retry(ctx, func(ctx context.Context) error { return w.store.Complete(ctx, t.ID, 0, raw) }))
 }
 
 func (w *Worker) fail(ctx context.Context, t *tasks.Task, msg string) bool {
-	err := w.retry(ctx, func(ctx context.Context) error { return w.store.Fail(ctx, t.ID, msg) })
+	err := w.retry(ctx, func(ctx context.Context) error { return w.store.Fail(ctx, t.ID, 0, msg) })
 	if err == nil {
 		w.logger.Warn("task failed", "task", t.ID, "tool", t.Tool, "reason", msg)
 	}

@@ -369,7 +369,7 @@ func TestRedelivery(t *testing.T) {
 		r := start(t, tools(t, "confirm_delete"), nil)
 		task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
 		result := json.RawMessage(`{"content":[{"type":"text","text":"done by the dead worker"}]}`)
-		if err := r.store.Complete(r.ctx, task.ID, result); err != nil {
+		if err := r.store.Complete(r.ctx, task.ID, 0, result); err != nil {
 			t.Fatal(err)
 		}
 		d := r.store.q.push(task.ID, true)
@@ -435,7 +435,7 @@ func newFlaky(n int64) *flakyStore {
 	return s
 }
 
-func (s *flakyStore) Complete(ctx context.Context, id string, result json.RawMessage) error {
+func (s *flakyStore) Complete(ctx context.Context, id string, token int64, result json.RawMessage) error {
 	s.tries.Add(1)
 	select {
 	case s.tried <- struct{}{}:
@@ -444,7 +444,7 @@ func (s *flakyStore) Complete(ctx context.Context, id string, result json.RawMes
 	if s.n.Load() < 0 || s.n.Add(-1) >= 0 {
 		return fmt.Errorf("redis at test: connection refused: %w", tasks.ErrUnavailable)
 	}
-	return s.Store.Complete(ctx, id, result)
+	return s.Store.Complete(ctx, id, token, result)
 }
 
 // TestStoreOutage: a result the store cannot take yet is retried until it
