@@ -83,7 +83,7 @@ func TestInputRoundTripKeepsOrder(t *testing.T) {
 	defer relay.Close()
 	front(t, store, relay, &client{})
 	task := newTask(t, store, abi.MethodElicit)
-	env := elicit.NewGuestEnv(store, task, hclog.NewNullLogger())
+	env := elicit.NewGuestEnv(store, task, tasks.Run{}, hclog.NewNullLogger())
 
 	got, err := env.Input(context.Background(), []abi.InputRequest{
 		elicitation("one"),
@@ -112,7 +112,7 @@ func TestInputRoundTripKeepsOrder(t *testing.T) {
 func TestUnsupportedOnlyNeverWaits(t *testing.T) {
 	store := tasks.NewMemory()
 	task := newTask(t, store) // the client accepts nothing, and nobody relays
-	env := elicit.NewGuestEnv(store, task, hclog.NewNullLogger())
+	env := elicit.NewGuestEnv(store, task, tasks.Run{}, hclog.NewNullLogger())
 	got, err := env.Input(context.Background(), []abi.InputRequest{elicitation("anyone?")})
 	if err != nil || got[0].Error == nil || got[0].Error.Code != abi.ErrCodeUnsupported {
 		t.Fatalf("got %+v, %v; want an unsupported answer at once", got, err)
@@ -122,7 +122,7 @@ func TestUnsupportedOnlyNeverWaits(t *testing.T) {
 func TestCancelWakesWaitingGuest(t *testing.T) {
 	store := tasks.NewMemory()
 	task := newTask(t, store, abi.MethodElicit)
-	env := elicit.NewGuestEnv(store, task, hclog.NewNullLogger())
+	env := elicit.NewGuestEnv(store, task, tasks.Run{}, hclog.NewNullLogger())
 	done := make(chan error, 1)
 	go func() {
 		_, err := env.Input(context.Background(), []abi.InputRequest{elicitation("wait")})

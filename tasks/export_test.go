@@ -31,10 +31,6 @@ func UnwaitedAnswer(r *Redis) Store { return unwaitedAnswer{r} }
 // Like RacyAnswer, it makes every race go the bad way.
 func RacyCancel(r *Redis) Store { return &racyCancel{Redis: r} }
 
-// RacyRestart checks the task in Go and then restarts it in a script: a
-// cancellation in between is overwritten and the task comes back to life.
-func RacyRestart(r *Redis) Store { return &racyRestart{Redis: r} }
-
 // RacyStartRun checks the task in Go and then starts a run in a script: a
 // cancellation in between is overwritten and the task comes back to life.
 func RacyStartRun(r *Redis) Store { return &racyStartRun{Redis: r} }
@@ -43,10 +39,6 @@ func RacyStartRun(r *Redis) Store { return &racyStartRun{Redis: r} }
 func UnfencedFinish(r *Redis) Store { return unfencedFinish{r} }
 
 type (
-	racyRestart struct {
-		*Redis
-		interleave
-	}
 	racyAnswer struct {
 		*Redis
 		interleave
@@ -187,30 +179,6 @@ func (m *racyCancel) Cancel(ctx context.Context, id, message string) error {
 	m.checked(id)
 	_, err = m.run(ctx, writeCancelScript, m.keys(id, "input", "answers", "asked"),
 		m.channel, id, stamp(time.Now()), string(Cancelled), message)
-	return err
-}
-
-// writeRestartScript is restartScript without its checks.
-var writeRestartScript = redis.NewScript(scriptLib + `
-redis.call('DEL', KEYS[2], KEYS[3])
-changed('working')
-return {'ok'}
-`)
-
-func (m *racyRestart) Cancel(ctx context.Context, id, message string) error {
-	return m.overtake(id, func() error { return m.Redis.Cancel(ctx, id, message) })
-}
-
-func (m *racyRestart) Restart(ctx context.Context, id string) error {
-	st, err := m.client.HGet(ctx, m.taskKey(id), "status").Result()
-	if err != nil {
-		return fmt.Errorf("task %s: %w", id, ErrNotFound)
-	}
-	if Status(st).Terminal() {
-		return transitionError(id, Status(st), Working)
-	}
-	m.checked(id)
-	_, err = m.run(ctx, writeRestartScript, m.keys(id, "input", "answers"), m.channel, id, stamp(time.Now()))
 	return err
 }
 

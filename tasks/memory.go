@@ -287,19 +287,6 @@ func (m *Memory) runLocked(id string, token int64) (*memTask, error) {
 	return mt, nil
 }
 
-func (m *Memory) Restart(_ context.Context, id string) error {
-	return m.update(id, func(mt *memTask) error {
-		t := &mt.task
-		if t.Status.Terminal() {
-			return transitionError(id, t.Status, Working)
-		}
-		t.Status = Working
-		t.InputRequests = nil
-		clear(mt.answers)
-		return nil
-	})
-}
-
 func (m *Memory) Detach(_ context.Context, id string) error {
 	return m.update(id, func(mt *memTask) error {
 		t := &mt.task

@@ -168,20 +168,6 @@ redis.call('DEL', KEYS[1] .. ':waiters') -- nobody needs waking any more
 return {'ok'}
 `)
 
-// restartScript starts a task over for a new run: working, no pending
-// requests, no untaken answers. Waiting processes are woken (changed) and
-// then forgotten: a guest of the earlier run has nothing left to wait for.
-// KEYS: task, input, answers. ARGV: channel, id, updated.
-var restartScript = redis.NewScript(scriptLib + `
-local from = redis.call('HGET', KEYS[1], 'status')
-if not from then return {'notfound'} end
-if terminal(from) then return {'terminal', from} end
-redis.call('DEL', KEYS[2], KEYS[3])
-changed('working')
-redis.call('DEL', KEYS[1] .. ':waiters')
-return {'ok'}
-`)
-
 // startRunScript begins a run: a new fence token, the module pinned if it
 // is not yet, pending questions and answers kept, Park's mark cleared.
 // KEYS: task, input, journal. ARGV: channel, id, updated, module.

@@ -219,14 +219,6 @@ func (r *Redis) Answer(ctx context.Context, id, key string, resp abi.InputRespon
 	return refusal(id, Working, key, res)
 }
 
-func (r *Redis) Restart(ctx context.Context, id string) error {
-	res, err := r.run(ctx, restartScript, r.keys(id, "input", "answers"), r.channel, id, stamp(time.Now()))
-	if err != nil {
-		return fmt.Errorf("task %s: restart: %w", id, err)
-	}
-	return refusal(id, Working, "", res)
-}
-
 func (r *Redis) Detach(ctx context.Context, id string) error {
 	t, err := r.Get(ctx, id)
 	if err != nil {

@@ -93,7 +93,6 @@ func TestRedisRaceChecksBite(t *testing.T) {
 	}{
 		{"answer checked before a cancel, written after it", tasks.RacyAnswer, storetest.RaceCancelAnswer},
 		{"cancel checked before a completion, written after it", tasks.RacyCancel, storetest.RaceFinish},
-		{"restart checked before a cancel, written after it", tasks.RacyRestart, storetest.RaceRestartCancel},
 		{"run started after a cancel it checked before", tasks.RacyStartRun, storetest.RaceStartRunCancel},
 		{"outcome of a run that was taken over", tasks.UnfencedFinish, storetest.RaceTakeover},
 		{"answer to a request the task is not waiting on", tasks.UnwaitedAnswer,

@@ -60,14 +60,6 @@ type Store interface {
 	// resumes it by replay. ErrFenced if token is not the current run.
 	Park(ctx context.Context, id string, token int64) error
 
-	// Restart starts a task over for a new run of its guest, after the
-	// worker running it stopped: status Working, pending input requests and
-	// untaken answers dropped (the new run asks afresh), a status event
-	// sent. A finished task is refused (ErrTerminal). The caller makes sure
-	// no guest of an earlier run is still at work (the queue hands an entry
-	// to one worker at a time).
-	Restart(ctx context.Context, id string) error
-
 	// Detach turns a Detachable KindCall into a KindTask: the client
 	// stops waiting for the call and follows it as a task from now on.
 	Detach(ctx context.Context, id string) error
