@@ -3,7 +3,9 @@ package host
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,6 +87,10 @@ type Options struct {
 	// grants nothing: plugins load, and their capability requests fail
 	// with an error saying how to grant them.
 	Grants *grants.Policy
+	// MaxJournalBytes bounds the journal of one call whose Env is a
+	// Recorder (durable suspension): past it the call fails with
+	// ErrJournalFull. 0 means DefaultMaxJournalBytes.
+	MaxJournalBytes int
 	// HTTPRootCAs verifies the servers of guests' HTTPS requests. nil means
 	// the system's roots. Verification is never off.
 	HTTPRootCAs *x509.CertPool
@@ -134,6 +140,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	opts.RunBudget = min(opts.RunBudget, opts.CallTimeout)
 	if opts.PoolSize == 0 {
 		opts.PoolSize = DefaultPoolSize
+	}
+	if opts.MaxJournalBytes <= 0 {
+		opts.MaxJournalBytes = DefaultMaxJournalBytes
 	}
 	if opts.CacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -285,6 +294,7 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *P
 		return nil, invalid("%w", notWasm(bin[:min(len(bin), len(wasmMagic))]))
 	}
 	start := time.Now()
+	seed := sha256.Sum256(bin)
 	// Expose the guest's globals, so that its state after _initialize can
 	// be snapshotted. A module the rewrite does not understand loads as it
 	// is, and its calls start fresh instances. The rewrite is linear in the
@@ -322,6 +332,7 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte) (_ *P
 	}
 
 	p := newPlugin(r, path, name, compiled)
+	p.seed, p.digest = seed, "sha256:"+hex.EncodeToString(seed[:])
 	p.globals = globals
 	desc, err := p.handshake(ctx, exports)
 	if err != nil {
