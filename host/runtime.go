@@ -61,10 +61,11 @@ type Options struct {
 	PoolSize int
 	// FreshInstances starts every call in a newly instantiated instance
 	// that runs _initialize, as wasmhost did before snapshots, instead of
-	// one restored to the post-_initialize snapshot. Both give each call a
-	// guest state no other call touched (docs/performance.md); fresh
-	// instances also give every call its own runtime random seeds, at
-	// several milliseconds per call.
+	// one restored to the post-_initialize snapshot. It does not rewrite
+	// the module to take a snapshot (a fallback should that rewrite ever
+	// misbehave), at several milliseconds per call. A fresh instance starts
+	// in the snapshot's state all the same (the same deterministic start,
+	// docs/host.md), so that journals replay across both policies.
 	FreshInstances bool
 	// MemoryBudgetMiB caps the linear memory of all guests together,
 	// running and idle: an instance that would not fit is refused with
