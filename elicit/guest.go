@@ -13,8 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -38,8 +36,6 @@ type GuestEnv struct {
 	// person, and to take the guest away (Input then fails with
 	// host.ErrEvicted) when it waited too long or too many wait.
 	Suspend func(evict func()) (resume func())
-
-	next atomic.Int64 // requests without a key, for keys a replay repeats
 }
 
 // NewGuestEnv returns the environment for run of t.
@@ -78,13 +74,14 @@ func (e *GuestEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.In
 			out[i] = Unsupported(r.Method)
 			continue
 		}
-		key := r.Key
-		if key == "" {
-			key = e.mintKey(r.Method)
+		// The host keys every request, the same way in every run of the
+		// task, so that a replay asks under the keys the lost run used.
+		if r.Key == "" {
+			return nil, fmt.Errorf("task %s: input request %d has no key", e.Task.ID, i)
 		}
-		pending[key] = r
-		keys = append(keys, key)
-		index[key] = i
+		pending[r.Key] = r
+		keys = append(keys, r.Key)
+		index[r.Key] = i
 	}
 	if len(pending) == 0 {
 		return out, nil
@@ -110,14 +107,6 @@ func (e *GuestEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.In
 		out[index[key]] = resp
 	}
 	return out, nil
-}
-
-// mintKey names one input request that the guest left without a key:
-// readable for whoever debugs a session, and the same in every run of the
-// task, so that a replay asks under the keys the first run used.
-func (e *GuestEnv) mintKey(method string) string {
-	kind, _, _ := strings.Cut(method, "/")
-	return fmt.Sprintf("%s-%d", kind, e.next.Add(1))
 }
 
 // Detach turns the call into a task when its tool defers tasks and its

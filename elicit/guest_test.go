@@ -70,9 +70,9 @@ func answerWhenAsked(ctx context.Context, t *testing.T, store tasks.Store, id st
 	}()
 }
 
-// TestGuestEnvKeysRepeatAcrossRuns: a run's questions without a key get
-// the keys the earlier run's got, so that a replay asking again finds the
-// answers given to the earlier run.
+// TestGuestEnvKeysRepeatAcrossRuns: a replay asks its questions under the
+// keys the host gave them, the lost run's, and finds the answers given to
+// the lost run; a request without a key is refused.
 func TestGuestEnvKeysRepeatAcrossRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -95,6 +95,9 @@ func TestGuestEnvKeysRepeatAcrossRuns(t *testing.T) {
 		if string(got1[i].Result) != string(got2[i].Result) {
 			t.Errorf("answer %d: first run %s, replay %s", i, got1[i].Result, got2[i].Result)
 		}
+	}
+	if _, err := second.Input(ctx, []abi.InputRequest{{Method: abi.MethodElicit}}); err == nil {
+		t.Error("a request without a key was accepted")
 	}
 }
 

@@ -28,9 +28,11 @@ func newTask(t testing.TB, store tasks.Store, accepts ...string) *tasks.Task {
 	return task
 }
 
+// elicitation asks msg under the key "ask-<msg>" (the host keys every
+// request before GuestEnv sees it).
 func elicitation(msg string) abi.InputRequest {
 	params, _ := json.Marshal(map[string]any{"message": msg, "requestedSchema": map[string]any{"type": "object"}})
-	return abi.InputRequest{Method: abi.MethodElicit, Params: params}
+	return abi.InputRequest{Key: "ask-" + msg, Method: abi.MethodElicit, Params: params}
 }
 
 // client answers every request with its message, after an optional gate.

@@ -22,12 +22,16 @@ import (
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
-// Tools finds the plugin serving a tool, prompt or resource;
-// *host.Catalog is one.
+// Tools finds the plugin serving a tool, prompt or resource, and the exact
+// module a task started on after its plugin changed; *host.Catalog is one.
 type Tools interface {
 	Lookup(name string) (host.ToolEntry, bool)
 	LookupPrompt(name string) (host.PromptEntry, bool)
 	LookupResource(uri string) (*host.Plugin, bool)
+	// Pinned returns a plugin running the module with digest, for the
+	// tool (prompt, resource) name; an error wraps host.ErrModuleGone when
+	// that module is not kept.
+	Pinned(name, digest string) (*host.Plugin, error)
 }
 
 // Options configure a Worker. Zero values are defaults.
@@ -311,8 +315,14 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 		return w.fail(ctx, t, run, fmt.Sprintf("%s %s is not served by any plugin any more", t.Op.Noun(), t.Tool))
 	}
 	if run.Module != "" && run.Module != digest {
-		return w.fail(ctx, t, run, fmt.Sprintf("the plugin serving %s %s changed since the task started (module %s, now %s), and the module it started with is no longer loaded, so it cannot be resumed",
-			t.Op.Noun(), t.Tool, run.Module, digest))
+		// The plugin changed since the task started: its journal replays
+		// only on the module it was recorded with.
+		p, err := w.tools.Pinned(t.Tool, run.Module)
+		if err != nil {
+			return w.fail(ctx, t, run, fmt.Sprintf("the plugin serving %s %s changed since the task started, and the task cannot be resumed: %v", t.Op.Noun(), t.Tool, err))
+		}
+		w.logger.Info("resuming a task on the module it started with", "task", id, "tool", t.Tool, "module", run.Module, "current", digest)
+		target = w.on(t, p, target.share)
 	}
 	return w.run(ctx, t, run, target, s)
 }
@@ -399,7 +409,7 @@ type target struct {
 	share  share
 }
 
-// target finds what runs t's guest.
+// target finds what runs t's guest now.
 func (w *Worker) target(t *tasks.Task) (target, bool) {
 	switch t.Op {
 	case tasks.OpGetPrompt:
@@ -407,26 +417,38 @@ func (w *Worker) target(t *tasks.Task) (target, bool) {
 		if !ok {
 			return target{}, false
 		}
-		return target{e.Plugin, func(ctx context.Context, env host.Env) (any, error) {
-			return e.Plugin.GetPrompt(ctx, t.Tool, t.Args, env)
-		}, share{plugin: e.Plugin.Path()}}, true
+		return w.on(t, e.Plugin, share{plugin: e.Plugin.Path()}), true
 	case tasks.OpReadResource:
 		p, ok := w.tools.LookupResource(t.Tool)
 		if !ok {
 			return target{}, false
 		}
-		return target{p, func(ctx context.Context, env host.Env) (any, error) {
-			return p.ReadResource(ctx, t.Tool, env)
-		}, share{plugin: p.Path()}}, true
+		return w.on(t, p, share{plugin: p.Path()}), true
 	}
 	e, ok := w.tools.Lookup(t.Tool)
 	if !ok {
 		return target{}, false
 	}
 	path := e.Plugin.Path()
-	return target{e.Plugin, func(ctx context.Context, env host.Env) (any, error) {
-		return e.Plugin.Call(ctx, t.Tool, t.Args, env)
-	}, share{plugin: path, tool: path + "\x00" + t.Tool, toolLimit: e.Tool.MaxConcurrency}}, true
+	return w.on(t, e.Plugin, share{plugin: path, tool: path + "\x00" + t.Tool, toolLimit: e.Tool.MaxConcurrency}), true
+}
+
+// on is what runs t's guest on plugin p.
+func (w *Worker) on(t *tasks.Task, p *host.Plugin, sh share) target {
+	invoke := func(ctx context.Context, env host.Env) (any, error) {
+		return p.Call(ctx, t.Tool, t.Args, env)
+	}
+	switch t.Op {
+	case tasks.OpGetPrompt:
+		invoke = func(ctx context.Context, env host.Env) (any, error) {
+			return p.GetPrompt(ctx, t.Tool, t.Args, env)
+		}
+	case tasks.OpReadResource:
+		invoke = func(ctx context.Context, env host.Env) (any, error) {
+			return p.ReadResource(ctx, t.Tool, env)
+		}
+	}
+	return target{plugin: p, invoke: invoke, share: sh}
 }
 
 // complete records the guest's result (a CallResult, PromptResult or
