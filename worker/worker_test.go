@@ -80,8 +80,10 @@ func (f fakeTools) Lookup(name string) (host.ToolEntry, bool) {
 
 func (fakeTools) LookupPrompt(string) (host.PromptEntry, bool) { return host.PromptEntry{}, false }
 
-func (fakeTools) Pinned(name, digest string) (*host.Plugin, error) { return catalog.Pinned(name, digest) }
-func (fakeTools) LookupResource(string) (*host.Plugin, bool)   { return nil, false }
+func (fakeTools) Pinned(name, digest string) (*host.Plugin, error) {
+	return catalog.Pinned(name, digest)
+}
+func (fakeTools) LookupResource(string) (*host.Plugin, bool) { return nil, false }
 
 // scriptedStore is a memory store whose queue the test feeds.
 type scriptedStore struct {
