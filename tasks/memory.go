@@ -493,9 +493,10 @@ func (q *memQueue) Next(ctx context.Context) (Delivery, error) {
 // memory store with it.
 type memDelivery string
 
-func (d memDelivery) TaskID() string            { return string(d) }
-func (d memDelivery) Redelivered() bool         { return false }
-func (d memDelivery) Ack(context.Context) error { return nil }
+func (d memDelivery) TaskID() string             { return string(d) }
+func (d memDelivery) Redelivered() bool          { return false }
+func (d memDelivery) Ack(context.Context) error  { return nil }
+func (d memDelivery) Drop(context.Context) error { return nil }
 
 func clone(t *Task) *Task {
 	c := *t

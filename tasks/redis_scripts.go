@@ -338,3 +338,12 @@ var ackScript = redis.NewScript(`
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('XDEL', KEYS[1], ARGV[2])
 `)
+
+// dropScript acknowledges and deletes an entry only while it is pending
+// for the given consumer. KEYS: stream. ARGV: group, consumer, entry id.
+var dropScript = redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if not p[1] or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+return redis.call('XDEL', KEYS[1], ARGV[3])
+`)

@@ -153,4 +153,8 @@ type Delivery interface {
 	Redelivered() bool
 	// Ack marks the work done; it is idempotent.
 	Ack(ctx context.Context) error
+	// Drop gives the entry up because another run of the task owns it
+	// (ErrFenced): acknowledged if this process still holds it, left to
+	// the worker that took it over otherwise. Idempotent.
+	Drop(ctx context.Context) error
 }

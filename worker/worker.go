@@ -234,15 +234,36 @@ func (w *Worker) loop(ctx context.Context, wg *sync.WaitGroup) {
 		wg.Go(func() {
 			defer s.release()
 			defer s.leave()
-			if !w.handle(ctx, d, s) {
+			var err error
+			switch w.handle(ctx, d, s) {
+			case handOn:
 				return // left unacknowledged for another worker
+			case done:
+				err = w.retry(ctx, d.Ack)
+			case fenced:
+				err = w.retry(ctx, d.Drop)
 			}
-			if err := w.retry(ctx, d.Ack); err != nil {
+			if err != nil {
 				w.logger.Error("could not acknowledge task", "task", d.TaskID(), "error", err)
 			}
 		})
 	}
 }
+
+// outcome is what becomes of a delivery once handled.
+type outcome int
+
+const (
+	// done: the task's outcome is recorded (or it is parked): acknowledge
+	// the entry.
+	done outcome = iota
+	// handOn: leave the entry unacknowledged, for the queue to hand on
+	// (the store could not be reached before the worker stopped).
+	handOn
+	// fenced: another run owns the task; drop the entry unless the worker
+	// running that run holds it now (tasks.Delivery.Drop).
+	fenced
+)
 
 // handBackTimeout bounds the store calls that give a task back while the
 // worker stops (a full queue must not hold up the shutdown).
@@ -262,18 +283,14 @@ func (w *Worker) release(ctx context.Context, d tasks.Delivery) {
 	}
 }
 
-// handle runs one delivery and reports whether it is done with: the task's
-// outcome recorded (or the task parked), so the entry may be acknowledged.
-// It is not done when the store could not be reached before the worker
-// stopped, nor when another run took the task over; the queue then hands
-// the entry to another worker, or leaves it to the one that took it.
+// handle runs one delivery and says what becomes of its queue entry.
 //
 // Every delivery starts a new run, whether the queue hands the task out
 // for the first time, again after its worker died, or after its guest was
 // evicted: the run replays what earlier runs journalled, so a tool that is
 // not idempotent is resumed, not repeated (docs/rationale.md, "Redelivery
 // policy").
-func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
+func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) outcome {
 	id := d.TaskID()
 	var t *tasks.Task
 	err := w.retry(ctx, func(ctx context.Context) (err error) {
@@ -282,12 +299,12 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 	})
 	switch {
 	case errors.Is(err, tasks.ErrUnavailable):
-		return false
+		return handOn
 	case err != nil:
 		w.logger.Warn("queued task is gone", "task", id, "error", err)
-		return true
+		return done
 	case t.Status.Terminal():
-		return true
+		return done
 	}
 	target, found := w.target(t)
 	digest := ""
@@ -301,13 +318,14 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 	})
 	switch {
 	case errors.Is(err, tasks.ErrUnavailable):
-		return false
+		return handOn
 	case errors.Is(err, tasks.ErrTerminal), errors.Is(err, tasks.ErrNotFound):
-		return true
+		return done
 	case err != nil:
 		w.logger.Error("could not start a run of the task", "task", id, "error", err)
-		return true
+		return done
 	}
+	w.logger.Debug("starting a run", "task", id, "run", run.Token, "journal", len(run.Journal), "redelivered", d.Redelivered())
 	if len(run.Journal) > 0 || d.Redelivered() {
 		w.logger.Info("resuming a task by replay", "task", id, "tool", t.Tool, "journal", len(run.Journal), "redelivered", d.Redelivered())
 	}
@@ -328,7 +346,7 @@ func (w *Worker) handle(ctx context.Context, d tasks.Delivery, s *slot) bool {
 }
 
 // run executes t's guest and records how it ended.
-func (w *Worker) run(ctx context.Context, t *tasks.Task, run tasks.Run, target target, s *slot) bool {
+func (w *Worker) run(ctx context.Context, t *tasks.Task, run tasks.Run, target target, s *slot) outcome {
 	if !w.enter(ctx, s, target.share) {
 		return w.interrupted(ctx, t, run)
 	}
@@ -344,7 +362,7 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task, run tasks.Run, target t
 	}()
 	// The task may have been cancelled before we registered for the event.
 	if cur, err := w.store.Get(ctx, t.ID); err == nil && cur.Status.Terminal() {
-		return true
+		return done
 	}
 
 	env := elicit.NewGuestEnv(w.store, t, run, w.logger)
@@ -352,10 +370,10 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task, run tasks.Run, target t
 	res, err := target.invoke(callCtx, env)
 	switch {
 	case errors.Is(context.Cause(callCtx), ErrTaskEnded):
-		return true // cancelled through the store: that already recorded the outcome
+		return done // cancelled through the store: that already recorded the outcome
 	case errors.Is(err, tasks.ErrFenced):
 		w.logger.Info("another run took the task over; this one stops without recording anything", "task", t.ID, "run", run.Token)
-		return false
+		return fenced
 	case errors.Is(err, host.ErrEvicted):
 		return w.park(ctx, t, run)
 	case err == nil:
@@ -370,34 +388,34 @@ func (w *Worker) run(ctx context.Context, t *tasks.Task, run tasks.Run, target t
 // park gives the task up until its questions are answered: the store
 // queues it again then, and whichever worker takes it resumes it by
 // replay.
-func (w *Worker) park(ctx context.Context, t *tasks.Task, run tasks.Run) bool {
+func (w *Worker) park(ctx context.Context, t *tasks.Task, run tasks.Run) outcome {
 	err := w.retry(ctx, func(ctx context.Context) error { return w.store.Park(ctx, t.ID, run.Token) })
 	switch {
 	case err == nil:
 		w.logger.Debug("parked a task waiting for its client", "task", t.ID, "tool", t.Tool)
-		return true
+		return done
 	case errors.Is(err, tasks.ErrFenced):
-		return false // the run that took it over owns it, and its queue entry
+		return fenced
 	case errors.Is(err, tasks.ErrUnavailable):
 		w.logger.Warn("could not park the task; the queue will hand it on", "task", t.ID, "error", err)
-		return false
+		return handOn
 	}
 	w.logger.Debug("task ended before it could be parked", "task", t.ID, "error", err)
-	return true
+	return done
 }
 
 // interrupted hands back a task stopped because the worker is stopping: it
 // is parked, so queued again at once (or once its guest's questions are
 // answered) and resumed by replay, on another worker or this one when it
 // comes back.
-func (w *Worker) interrupted(ctx context.Context, t *tasks.Task, run tasks.Run) bool {
+func (w *Worker) interrupted(ctx context.Context, t *tasks.Task, run tasks.Run) outcome {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), handBackTimeout)
 	defer cancel()
-	done := w.park(bg, t, run)
-	if done {
+	o := w.park(bg, t, run)
+	if o == done {
 		w.logger.Info("handed back a task on shutdown", "task", t.ID, "tool", t.Tool)
 	}
-	return done
+	return o
 }
 
 // target is what runs a task's guest: its plugin, how to call it, and what
@@ -453,7 +471,7 @@ func (w *Worker) on(t *tasks.Task, p *host.Plugin, sh share) target {
 
 // complete records the guest's result (a CallResult, PromptResult or
 // ResourceResult) as the task's outcome.
-func (w *Worker) complete(ctx context.Context, t *tasks.Task, run tasks.Run, res any) bool {
+func (w *Worker) complete(ctx context.Context, t *tasks.Task, run tasks.Run, res any) outcome {
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return w.fail(ctx, t, run, fmt.Sprintf("encode result: %v", err))
@@ -461,7 +479,7 @@ func (w *Worker) complete(ctx context.Context, t *tasks.Task, run tasks.Run, res
 	return w.record(t, w.retry(ctx, func(ctx context.Context) error { return w.store.Complete(ctx, t.ID, run.Token, raw) }))
 }
 
-func (w *Worker) fail(ctx context.Context, t *tasks.Task, run tasks.Run, msg string) bool {
+func (w *Worker) fail(ctx context.Context, t *tasks.Task, run tasks.Run, msg string) outcome {
 	err := w.retry(ctx, func(ctx context.Context) error { return w.store.Fail(ctx, t.ID, run.Token, msg) })
 	if err == nil {
 		w.logger.Warn("task failed", "task", t.ID, "tool", t.Tool, "reason", msg)
@@ -469,9 +487,9 @@ func (w *Worker) fail(ctx context.Context, t *tasks.Task, run tasks.Run, msg str
 	return w.record(t, err)
 }
 
-// record logs how recording an outcome went and reports whether the task
-// is done with.
-func (w *Worker) record(t *tasks.Task, err error) bool {
+// record logs how recording an outcome went and says what becomes of the
+// delivery.
+func (w *Worker) record(t *tasks.Task, err error) outcome {
 	switch {
 	case err == nil:
 	case errors.Is(err, tasks.ErrTerminal):
@@ -480,14 +498,14 @@ func (w *Worker) record(t *tasks.Task, err error) bool {
 		// Another run owns the task (this process lost its claim): its
 		// outcome is the one that counts, and the queue entry is its own.
 		w.logger.Warn("another run took the task over; its outcome counts, not this one's", "task", t.ID, "error", err)
-		return false
+		return fenced
 	case errors.Is(err, tasks.ErrUnavailable):
 		w.logger.Error("could not record task outcome before stopping; the queue will hand the task on", "task", t.ID, "error", err)
-		return false
+		return handOn
 	default:
 		w.logger.Error("could not record task outcome", "task", t.ID, "error", err)
 	}
-	return true
+	return done
 }
 
 // retry calls fn until it succeeds or fails for a reason other than an

@@ -109,6 +109,9 @@ func (d *delivery) Ack(context.Context) error {
 	return nil
 }
 
+// Drop is Ack: the scripted queue hands each entry to one worker only.
+func (d *delivery) Drop(ctx context.Context) error { return d.Ack(ctx) }
+
 func (q *scriptedQueue) Enqueue(ctx context.Context, id string) error {
 	q.push(id, false)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -182,7 +183,13 @@ func (c *cluster) storeArgs(redisURL string) []string {
 // worker starts `wasmhost worker`, reaching Redis at redisURL ("" for the
 // cluster's).
 func (c *cluster) worker(name, redisURL string) *proc {
-	return startProc(c.t, name, false, append([]string{"worker", "--workers", "4"}, c.storeArgs(or(redisURL, c.url))...)...)
+	return c.workerWith(name, redisURL)
+}
+
+// workerWith is worker with extra flags, which win over the cluster's.
+func (c *cluster) workerWith(name, redisURL string, extra ...string) *proc {
+	args := append([]string{"worker", "--workers", "4"}, c.storeArgs(or(redisURL, c.url))...)
+	return startProc(c.t, name, false, append(args, extra...)...)
 }
 
 // frontEnd starts `wasmhost serve --workers 0` over stdio and connects a
@@ -294,6 +301,19 @@ func startProc(t testing.TB, name string, stdio bool, args ...string) *proc {
 	return p
 }
 
+// waitLog waits until the process has logged a line containing text, and
+// returns that line. A log line is the only sign of some steps inside a
+// worker (a run taking a task over, a guest evicted).
+func (p *proc) waitLog(text string) string {
+	p.t.Helper()
+	var line string
+	poll(p.t, p.name+" logging "+strconv.Quote(text), func() bool {
+		line = p.log.find(text)
+		return line != ""
+	})
+	return line
+}
+
 // kill ends the process with SIGKILL, as a crash would: no clean-up runs.
 func (p *proc) kill() {
 	p.t.Helper()
@@ -328,6 +348,31 @@ type logLines struct {
 }
 
 func newLogLines() *logLines { return &logLines{} }
+
+// find returns the first complete line containing text, or "".
+func (l *logLines) find(text string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, text) {
+			return line
+		}
+	}
+	return ""
+}
+
+// count is how many complete lines contain text.
+func (l *logLines) count(text string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, text) {
+			n++
+		}
+	}
+	return n
+}
 
 func (l *logLines) Write(b []byte) (int, error) {
 	l.mu.Lock()
