@@ -406,6 +406,32 @@ func TestRedelivery(t *testing.T) {
 	})
 }
 
+// TestFencedRunStops: a run whose task another run took over (StartRun
+// elsewhere) stops at its next store write and records nothing: the answer
+// stays for the run that owns the task now.
+func TestFencedRunStops(t *testing.T) {
+	r := start(t, tools(t, "confirm_delete"), nil)
+	task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
+	d := r.store.q.push(task.ID, false)
+	asked := r.asking(task.ID)
+	if _, err := r.store.StartRun(r.ctx, task.ID, ""); err != nil { // another worker's run
+		t.Fatal(err)
+	}
+	r.answerAll(asked)
+	r.acked(d) // dropped
+	got, err := r.store.Get(r.ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != tasks.Working || len(got.Result) != 0 {
+		t.Errorf("after the fenced-off run stopped the task is %s with result %s, want working with none", got.Status, got.Result)
+	}
+	answers, err := r.store.AwaitAnswers(r.ctx, task.ID, keys(asked.InputRequests))
+	if err != nil || len(answers) != 1 {
+		t.Errorf("the answer for the run that owns the task: %v, %v; want it still there", answers, err)
+	}
+}
+
 // TestStopHandsBack: a worker that stops parks the tasks it holds,
 // idempotent or not: each is queued again once its question is answered,
 // to be resumed by replay. Run returns once its guests have stopped,
