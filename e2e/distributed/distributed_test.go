@@ -73,14 +73,6 @@ func takeover(c *cluster, dead *proc) (*proc, time.Time) {
 	return next, time.Now()
 }
 
-// resumed waits until worker p has started a run of a task that another
-// run had begun (it logs so) and returns when that was.
-func resumed(p *proc) time.Time {
-	p.t.Helper()
-	p.waitLog("resuming a task by replay")
-	return time.Now()
-}
-
 // TestWorkerKilled: kill -9 the worker running a task; another worker
 // takes the task over after the claim time and resumes it by replay,
 // idempotent or not, with the person's answer whenever it came. How long
@@ -99,11 +91,11 @@ func TestWorkerKilled(t *testing.T) {
 		// slowly the first progress notification travelled.
 		id := client.startTask("slow_compute", map[string]any{"seconds": 6})
 		client.waitProgress("slow_compute") // the guest runs in B
-		next, killed := takeover(c, b)
+		_, killed := takeover(c, b)
 		if st := c.storedStatus(id); st != "working" {
 			t.Fatalf("task %s is %q when its worker was killed, want working (B still computing)", id, st)
 		}
-		t.Logf("taken over %s after kill -9 (claim-idle %s)", resumed(next).Sub(killed).Round(time.Millisecond), claimIdle)
+		t.Logf("taken over %s after kill -9 (claim-idle %s)", c.waitRuns(id, 2).Sub(killed).Round(time.Millisecond), claimIdle)
 		res := decodeResult(t, client.taskResult(id), "tasks/result")
 		if res.text() != "Computed in 6s" {
 			t.Errorf("resumed run: %q", res.text())
@@ -121,8 +113,8 @@ func TestWorkerKilled(t *testing.T) {
 		if relatedTask(question) != id {
 			t.Fatalf("question names task %q, want %s", relatedTask(question), id)
 		}
-		next, killed := takeover(c, b)
-		t.Logf("taken over %s after kill -9 (claim-idle %s)", resumed(next).Sub(killed).Round(time.Millisecond), claimIdle)
+		_, killed := takeover(c, b)
+		t.Logf("taken over %s after kill -9 (claim-idle %s)", c.waitRuns(id, 2).Sub(killed).Round(time.Millisecond), claimIdle)
 		// The resumed run asks the same question under the same key: the
 		// answer to the question the client was shown reaches it.
 		client.reply(question, audience("users"))
@@ -144,11 +136,11 @@ func TestWorkerKilled(t *testing.T) {
 			client.initialize("2025-11-25", elicits)
 			id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
 			question := client.nextRequest("the question")
-			next, killed := takeover(c, b)
+			_, killed := takeover(c, b)
 			if when == "answered before the takeover" {
 				client.reply(question, acceptDelete) // nobody runs the guest now
 			}
-			t.Logf("taken over %s after kill -9 (claim-idle %s)", resumed(next).Sub(killed).Round(time.Millisecond), claimIdle)
+			t.Logf("taken over %s after kill -9 (claim-idle %s)", c.waitRuns(id, 2).Sub(killed).Round(time.Millisecond), claimIdle)
 			if when == "answered after the takeover" {
 				client.reply(question, acceptDelete)
 			}

@@ -118,6 +118,29 @@ func (c *cluster) storedStatus(id string) string {
 	return c.raw.HGet(context.Background(), c.prefix+":task:{"+id+"}", "status").Val()
 }
 
+// taskField is a field of task id's hash in Redis: "token" counts the runs
+// started, "parked" is "1" while the task waits, guest evicted, for its
+// answers.
+func (c *cluster) taskField(id, field string) string {
+	return c.raw.HGet(context.Background(), c.prefix+":task:{"+id+"}", field).Val()
+}
+
+// waitRuns waits until n runs of task id have started and returns when
+// that was seen.
+func (c *cluster) waitRuns(id string, n int) time.Time {
+	c.t.Helper()
+	want := strconv.Itoa(n)
+	poll(c.t, fmt.Sprintf("run %d of task %s", n, id), func() bool { return c.taskField(id, "token") == want })
+	return time.Now()
+}
+
+// waitParked waits until task id is parked: its guest evicted, its queue
+// entry acknowledged, waiting for its answers outside the queue.
+func (c *cluster) waitParked(id string) {
+	c.t.Helper()
+	poll(c.t, "task "+id+" parked", func() bool { return c.taskField(id, "parked") == "1" && c.pendingEntries() == 0 })
+}
+
 // queued lists the tasks in the work queue, delivered or not.
 func (c *cluster) queued() []string {
 	c.t.Helper()
@@ -302,8 +325,8 @@ func startProc(t testing.TB, name string, stdio bool, args ...string) *proc {
 }
 
 // waitLog waits until the process has logged a line containing text, and
-// returns that line. A log line is the only sign of some steps inside a
-// worker (a run taking a task over, a guest evicted).
+// returns that line. It is for the few steps inside a process that leave no
+// other trace: a guest evicted with the embedded store, an outcome refused.
 func (p *proc) waitLog(text string) string {
 	p.t.Helper()
 	var line string
