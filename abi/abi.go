@@ -278,7 +278,8 @@ const (
 type InputRequest struct {
 	// Key optionally names the request; clients of 2026-07-28 see it as
 	// the inputRequests key. Keys must be unique within a batch; the host
-	// mints one when it is empty.
+	// assigns "<first word of Method>-<n>" when it is empty (n counts the
+	// call's requests), so that a replay asks under the same keys.
 	Key    string          `json:"key,omitempty"`
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params,omitempty"`

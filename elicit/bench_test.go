@@ -42,7 +42,7 @@ func benchmarkRelay(b *testing.B, store tasks.Store) {
 	var asked, resumed []time.Duration
 	b.ResetTimer()
 	for b.Loop() {
-		env := elicit.NewGuestEnv(store, newTask(b, store, abi.MethodElicit), hclog.NewNullLogger())
+		env := elicit.NewGuestEnv(store, newTask(b, store, abi.MethodElicit), tasks.Run{}, hclog.NewNullLogger())
 		start := time.Now()
 		if _, err := env.Input(context.Background(), q); err != nil {
 			b.Fatal(err)

@@ -10,47 +10,60 @@ package elicit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
-	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/host"
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
-// GuestEnv is the host.Env of one running task: what the guest asks for
-// goes into the store, what the client answers comes back from it.
+// GuestEnv is the host.Env of one run of a task: what the guest asks for
+// goes into the store, what the client answers comes back from it, and what
+// the guest learns from the host is journalled there (host.Recorder), so
+// that another run can resume it by replay.
 type GuestEnv struct {
 	Store  tasks.Store
 	Task   *tasks.Task
+	Run    tasks.Run // from Store.StartRun: the fence token and the journal
 	Logger hclog.Logger
-	// Suspend, if set, is called before the guest waits for answers; the
-	// function it returns, after. The worker uses it to let other guests
-	// run while this one waits for a person.
-	Suspend func() (resume func())
-
-	// run distinguishes keys of this run from those of an earlier run of
-	// the same task (a redelivery), so a stale answer can never match.
-	run  string
-	next atomic.Int64
+	// Suspend, if set, is called before the guest waits for answers, with
+	// the function that evicts it; the function it returns, after. The
+	// worker uses it to let other guests run while this one waits for a
+	// person, and to take the guest away (Input then fails with
+	// host.ErrEvicted) when it waited too long or too many wait.
+	Suspend func(evict func()) (resume func())
 }
 
-// NewGuestEnv returns the environment for one run of t.
-func NewGuestEnv(store tasks.Store, t *tasks.Task, logger hclog.Logger) *GuestEnv {
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	return &GuestEnv{Store: store, Task: t, Logger: logger, run: hex.EncodeToString(b[:])}
+// NewGuestEnv returns the environment for run of t.
+func NewGuestEnv(store tasks.Store, t *tasks.Task, run tasks.Run, logger hclog.Logger) *GuestEnv {
+	return &GuestEnv{Store: store, Task: t, Run: run, Logger: logger}
 }
+
+// Recorded returns what earlier runs journalled (host.Recorder).
+func (e *GuestEnv) Recorded() [][]byte { return e.Run.Journal }
+
+// Record appends entries to the task's journal under this run's token and
+// consumes the answers they record, in one step (host.Recorder). It fails
+// with tasks.ErrFenced once another run took the task over.
+func (e *GuestEnv) Record(ctx context.Context, entries [][]byte, consume []string) error {
+	return e.Store.AppendJournal(ctx, e.Task.ID, e.Run.Token, entries, consume)
+}
+
+// Idempotent reports whether the tool may repeat an unfinished side effect
+// on replay (host.Recorder).
+func (e *GuestEnv) Idempotent() bool { return e.Task.Idempotent }
 
 // Input records the requests the client can answer as pending, waits for
 // every answer and returns them in order. Requests the client cannot answer
 // (it did not declare the capability) get an "unsupported" error at once,
-// so a guest never hangs on a client that will never reply.
+// so a guest never hangs on a client that will never reply. The answers
+// stay in the store until the host records them (Record consumes them): a
+// guest evicted or lost before that asks again under the same keys and
+// gets the same answers.
 func (e *GuestEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
 	out := make([]abi.InputResponse, len(reqs))
 	pending := make(map[string]abi.InputRequest, len(reqs))
@@ -61,13 +74,14 @@ func (e *GuestEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.In
 			out[i] = Unsupported(r.Method)
 			continue
 		}
-		key := r.Key
-		if key == "" {
-			key = e.mintKey(r.Method)
+		// The host keys every request, the same way in every run of the
+		// task, so that a replay asks under the keys the lost run used.
+		if r.Key == "" {
+			return nil, fmt.Errorf("task %s: input request %d has no key", e.Task.ID, i)
 		}
-		pending[key] = r
-		keys = append(keys, key)
-		index[key] = i
+		pending[r.Key] = r
+		keys = append(keys, r.Key)
+		index[r.Key] = i
 	}
 	if len(pending) == 0 {
 		return out, nil
@@ -75,26 +89,24 @@ func (e *GuestEnv) Input(ctx context.Context, reqs []abi.InputRequest) ([]abi.In
 	if err := e.Store.RequestInput(ctx, e.Task.ID, pending); err != nil {
 		return nil, fmt.Errorf("record input request: %w", err)
 	}
+	wait, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	resume := func() {}
 	if e.Suspend != nil {
-		resume = e.Suspend()
+		resume = e.Suspend(func() { stop(host.ErrEvicted) })
 	}
-	answers, err := e.Store.AwaitAnswers(ctx, e.Task.ID, keys)
+	answers, err := e.Store.AwaitAnswers(wait, e.Task.ID, keys)
 	resume()
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(context.Cause(wait), host.ErrEvicted) {
+			return nil, fmt.Errorf("task %s: %w", e.Task.ID, host.ErrEvicted)
+		}
 		return nil, fmt.Errorf("wait for answer: %w", err)
 	}
 	for key, resp := range answers {
 		out[index[key]] = resp
 	}
 	return out, nil
-}
-
-// mintKey names one input request: readable for whoever debugs a session,
-// unique within the task across runs.
-func (e *GuestEnv) mintKey(method string) string {
-	kind, _, _ := strings.Cut(method, "/")
-	return fmt.Sprintf("%s-%s-%d", kind, e.run, e.next.Add(1))
 }
 
 // Detach turns the call into a task when its tool defers tasks and its

@@ -28,9 +28,11 @@ func newTask(t testing.TB, store tasks.Store, accepts ...string) *tasks.Task {
 	return task
 }
 
+// elicitation asks msg under the key "ask-<msg>" (the host keys every
+// request before GuestEnv sees it).
 func elicitation(msg string) abi.InputRequest {
 	params, _ := json.Marshal(map[string]any{"message": msg, "requestedSchema": map[string]any{"type": "object"}})
-	return abi.InputRequest{Method: abi.MethodElicit, Params: params}
+	return abi.InputRequest{Key: "ask-" + msg, Method: abi.MethodElicit, Params: params}
 }
 
 // client answers every request with its message, after an optional gate.
@@ -83,7 +85,7 @@ func TestInputRoundTripKeepsOrder(t *testing.T) {
 	defer relay.Close()
 	front(t, store, relay, &client{})
 	task := newTask(t, store, abi.MethodElicit)
-	env := elicit.NewGuestEnv(store, task, hclog.NewNullLogger())
+	env := elicit.NewGuestEnv(store, task, tasks.Run{}, hclog.NewNullLogger())
 
 	got, err := env.Input(context.Background(), []abi.InputRequest{
 		elicitation("one"),
@@ -112,7 +114,7 @@ func TestInputRoundTripKeepsOrder(t *testing.T) {
 func TestUnsupportedOnlyNeverWaits(t *testing.T) {
 	store := tasks.NewMemory()
 	task := newTask(t, store) // the client accepts nothing, and nobody relays
-	env := elicit.NewGuestEnv(store, task, hclog.NewNullLogger())
+	env := elicit.NewGuestEnv(store, task, tasks.Run{}, hclog.NewNullLogger())
 	got, err := env.Input(context.Background(), []abi.InputRequest{elicitation("anyone?")})
 	if err != nil || got[0].Error == nil || got[0].Error.Code != abi.ErrCodeUnsupported {
 		t.Fatalf("got %+v, %v; want an unsupported answer at once", got, err)
@@ -122,7 +124,7 @@ func TestUnsupportedOnlyNeverWaits(t *testing.T) {
 func TestCancelWakesWaitingGuest(t *testing.T) {
 	store := tasks.NewMemory()
 	task := newTask(t, store, abi.MethodElicit)
-	env := elicit.NewGuestEnv(store, task, hclog.NewNullLogger())
+	env := elicit.NewGuestEnv(store, task, tasks.Run{}, hclog.NewNullLogger())
 	done := make(chan error, 1)
 	go func() {
 		_, err := env.Input(context.Background(), []abi.InputRequest{elicitation("wait")})

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,9 @@ type capabilities struct {
 	grant  *grants.Grant
 	http   *httpCaps
 	redact *strings.Replacer // nil when the plugin holds no secrets
+	// secrets are the secret values as raw bytes and as they appear
+	// inside a JSON string, to keep them out of journals.
+	secrets, secretsJSON [][]byte
 }
 
 // grantName is the name a plugin goes by in the grants file: its file name
@@ -45,6 +49,9 @@ func (r *Runtime) resolveGrants(name string, needs abi.Needs) (*capabilities, er
 		pairs := make([]string, 0, 2*len(secrets))
 		for _, s := range secrets {
 			pairs = append(pairs, s, "[secret redacted]")
+			quoted, _ := json.Marshal(s)
+			c.secrets = append(c.secrets, []byte(s))
+			c.secretsJSON = append(c.secretsJSON, quoted[1:len(quoted)-1])
 		}
 		c.redact = strings.NewReplacer(pairs...)
 	}
@@ -123,6 +130,28 @@ func (c *capabilities) scrubJSON(doc string) string {
 	return `{"redacted":"the result held a secret"}`
 }
 
+// redactBytes and redactJSON remove the plugin's secrets from what goes
+// into a journal: raw bytes (an HTTP body) and encoded JSON.
+func (c *capabilities) redactBytes(b []byte) []byte {
+	return c.redactAll(b, func(c *capabilities) [][]byte { return c.secrets })
+}
+
+func (c *capabilities) redactJSON(b []byte) []byte {
+	return c.redactAll(b, func(c *capabilities) [][]byte { return c.secretsJSON })
+}
+
+func (c *capabilities) redactAll(b []byte, forms func(*capabilities) [][]byte) []byte {
+	if c == nil {
+		return b
+	}
+	for _, s := range forms(c) {
+		if len(s) > 0 && bytes.Contains(b, s) {
+			b = bytes.ReplaceAll(b, s, []byte("[secret redacted]"))
+		}
+	}
+	return b
+}
+
 // mountsDirs reports whether the plugin's instances mount directories:
 // granted ones, or declared ones a person may grant.
 func (c *capabilities) mountsDirs() bool {
@@ -168,7 +197,7 @@ func (st *callState) capability(mod api.Module, ptr, n uint32) int32 {
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return st.bad(abi.ImportCapability, fmt.Errorf("not a capability request: %w", err))
 	}
-	res := st.perform(req)
+	res := st.performJournalled(raw, req)
 	if st.ctx.Err() != nil {
 		st.pending, st.hasPending = nil, false
 		return int32(abi.StatusCancelled)
@@ -182,6 +211,111 @@ func (st *callState) capability(mod api.Module, ptr, n uint32) int32 {
 	}
 	st.pending, st.hasPending = b, true
 	return int32(len(b))
+}
+
+// performJournalled is perform for a call that may keep a journal: it
+// answers from the journal while replaying, and records what the guest
+// learns, a side effect's start before it is performed.
+func (st *callState) performJournalled(raw []byte, req abi.CapabilityRequest) abi.CapabilityResult {
+	j := st.j
+	if j == nil {
+		return st.perform(req)
+	}
+	hash := digestOf(st.caps.redactJSON(raw))
+	what := capWhat(req)
+	st.asked += j.skipAsks() // each asked one request
+	e := j.match(kindCap, hash, what)
+	if e == nil {
+		return st.performLive(req, hash, what, sideEffect(req))
+	}
+	if e.Started {
+		if j.pos < len(j.replay) {
+			if r := &j.replay[j.pos]; r.Kind == kindCap && r.Hash == hash && !r.Started {
+				j.pos++
+				return st.replayed(r, req)
+			}
+			j.diverged(&j.replay[j.pos], "the result of "+describe(kindCap, what))
+		}
+		if !j.rec.Idempotent() {
+			abort(tag(ErrUnfinishedSideEffect, fmt.Errorf(
+				"host call %d, %s, was started by an earlier run whose result was never journalled: it may or may not have happened, and the tool is not idempotent, so it is not repeated",
+				j.calls, describe(kindCap, what))))
+		}
+		return st.performLive(req, hash, what, false) // started is on record already
+	}
+	return st.replayed(e, req)
+}
+
+// performLive performs req and records its result; a side effect is
+// recorded as started first.
+func (st *callState) performLive(req abi.CapabilityRequest, hash, what string, started bool) abi.CapabilityResult {
+	if started {
+		// Once allowed (a person may be asked first), before it is sent.
+		st.beforeSend = func() {
+			st.j.record([]journalEntry{{Kind: kindCap, Hash: hash, What: what, Started: true}}, nil)
+		}
+	}
+	res := st.perform(req)
+	st.beforeSend = nil
+	if st.ctx.Err() != nil {
+		return res // the call is ending; the guest learns nothing
+	}
+	e := journalEntry{Kind: kindCap, Hash: hash, What: what}
+	if req.Op == abi.OpSecret && res.Error == nil {
+		e.Secret = req.Name // the value is read from the grants again on replay
+	} else {
+		kept := res
+		if res.HTTP != nil {
+			h := *res.HTTP
+			h.Body = st.caps.redactBytes(h.Body)
+			kept.HTTP = &h
+		}
+		b, err := json.Marshal(kept)
+		if err != nil {
+			abort(fmt.Errorf("journal: %w", err))
+		}
+		e.Result = b
+	}
+	st.j.record([]journalEntry{e}, nil)
+	return res
+}
+
+// replayed is the result a journal entry recorded.
+func (st *callState) replayed(e *journalEntry, req abi.CapabilityRequest) abi.CapabilityResult {
+	if e.Secret != "" {
+		v, err := st.caps.grant.Secret(e.Secret)
+		if err != nil {
+			return st.refused(req, err)
+		}
+		return abi.CapabilityResult{Value: v}
+	}
+	var res abi.CapabilityResult
+	if err := json.Unmarshal(e.Result, &res); err != nil {
+		abort(tag(ErrReplayDiverged, fmt.Errorf("journal entry of host call %d holds no capability result: %v", st.j.calls, err)))
+	}
+	if req.Op == abi.OpDir && res.Error == nil {
+		st.reopenGate(req.Name)
+	}
+	return res
+}
+
+// reopenGate opens, for a replayed call, the gate at guest path p that a
+// person opened for the run being replayed: the journal says access was
+// allowed, and this instance's gates start closed.
+func (st *callState) reopenGate(p string) {
+	gate := st.gates[p]
+	if gate == nil {
+		return
+	}
+	if _, errno := gate.fs(); errno == 0 {
+		return
+	}
+	asked := st.caps.grant.AskedDir(p)
+	if err := os.MkdirAll(asked.HostPath, 0o700); err != nil {
+		st.log.Warn("cannot reopen a directory a person allowed; the replayed call sees it empty", "dir", p, "error", err)
+		return
+	}
+	gate.open(asked.HostPath, asked.Write)
 }
 
 func capError(code, msg string) abi.CapabilityResult {

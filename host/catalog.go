@@ -39,6 +39,11 @@ type CatalogOptions struct {
 	// so that a slow plugin (a build, a big module) never holds back a
 	// server's start. Loaded says when the first scan has finished.
 	Background bool
+	// ModulesDir keeps a copy of every module the catalog loads, named by
+	// its digest, so that a suspended task resumes on the module it
+	// started with after the plugin changed ([Catalog.Pinned]). "" means
+	// "modules" beside the runtime's compilation cache directory.
+	ModulesDir string
 }
 
 // ToolEntry is one tool the catalog serves and the plugin serving it.
@@ -132,6 +137,7 @@ type Catalog struct {
 	reloadMu     sync.Mutex
 	reloads      map[string]bool
 	reloadSignal chan struct{}
+	pinned       *pinnedSet // kept copies of the modules loaded (pinned.go)
 
 	mu       sync.RWMutex
 	tools    []ToolEntry
@@ -194,6 +200,14 @@ func OpenCatalog(ctx context.Context, rt *Runtime, dir string, opts CatalogOptio
 	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
+	}
+	c.pinned = &pinnedSet{dir: opts.ModulesDir, loaded: map[string]*Plugin{}}
+	if c.pinned.dir == "" {
+		c.pinned.dir = filepath.Join(filepath.Dir(rt.opts.CacheDir), "modules")
+	}
+	if err := os.MkdirAll(c.pinned.dir, 0o700); err != nil {
+		c.log.Warn("modules are not kept: a suspended task cannot resume after its plugin changes", "dir", c.pinned.dir, "error", err)
+		c.pinned.dir = ""
 	}
 	// Builds and loads outlive the ctx of this call: they belong to the
 	// catalog until Close.
@@ -420,6 +434,7 @@ func ignored(name string) bool {
 }
 
 func (c *Catalog) closePlugins() {
+	c.pinned.close()
 	for _, e := range c.entries {
 		if e.plugin != nil {
 			e.plugin.retire()
@@ -708,6 +723,13 @@ func (c *Catalog) loadEntryUnguarded(cd candidate, old *entry) *entry {
 		return e
 	}
 	e.plugin = p
+	// A module listed from the description cache (bin unread) was kept
+	// when it was loaded whole.
+	if bin != nil {
+		if err := c.pinned.keep(p.Digest(), p.name, bin); err != nil {
+			c.log.Warn("cannot keep a copy of the module: a suspended task cannot resume after it changes", "file", path, "error", err)
+		}
+	}
 	verb := "plugin loaded"
 	if old != nil {
 		verb = "plugin replaced"

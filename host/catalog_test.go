@@ -101,6 +101,9 @@ func openCatalogWith(t *testing.T, dir string, withBuilder bool, opts CatalogOpt
 	if withBuilder {
 		opts.Builder = guestBuilder
 	}
+	if opts.ModulesDir == "" {
+		opts.ModulesDir = t.TempDir()
+	}
 	cat, err := OpenCatalog(context.Background(), r, dir, opts)
 	if err != nil {
 		t.Fatal(err)

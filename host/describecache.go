@@ -206,6 +206,7 @@ func (r *Runtime) listed(path, name string, digest [32]byte, onFail func()) (p *
 		return nil, false, nil
 	}
 	p = newPlugin(r, path, name, nil)
+	p.setDigest(digest)
 	if p.caps, err = r.resolveGrants(name, desc.Needs); err != nil {
 		return nil, true, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: %w", name, err))
 	}

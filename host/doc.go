@@ -15,7 +15,9 @@
 // Each instance gets wasi_snapshot_preview1 with no environment variables,
 // no sockets, no preopened directories but those the operator granted, and
 // one argument (the plugin's file name); real clocks and crypto/rand
-// randomness. Linear memory is capped by [Options.MemoryLimitMiB], each
+// randomness in calls, a virtual clock and a random stream seeded from the
+// module's digest before them (_initialize, the handshake), so that the
+// state calls start from is the same in every process. Linear memory is capped by [Options.MemoryLimitMiB], each
 // call by [Options.CallTimeout] (wall clock) and [Options.RunBudget] (run
 // time, not counting waits for a person). Modules are checked before they
 // compile, and what guests log, notify and return is escaped, budgeted and
@@ -48,6 +50,22 @@
 // run in the background. The host passes that to the call's Env if it
 // implements [Detacher], and tells the guest whether the caller turned the
 // call into a task; the call itself runs on to its result either way.
+//
+// # Durable suspension
+//
+// A call whose Env implements [Recorder] keeps a journal of everything the
+// guest learned from the host: answers to its questions, capability results
+// (a secret by name only; an HTTP request with side effects as started
+// before it is sent), detach, clock and random readings. A run that lost
+// its guest (the caller evicted it while it waited, returning [ErrEvicted]
+// from Env.Input, or its process died) is resumed in a fresh instance, in
+// any process, by calling the same export again with the journal as
+// Recorded: the host answers from it, without asking or performing anything
+// and without repeating logs, until it is used up, and runs live from
+// there. A guest that does something else than its journal says fails with
+// [ErrReplayDiverged]; a side effect started but never finished fails with
+// [ErrUnfinishedSideEffect] unless the tool is idempotent. [Catalog.Pinned]
+// keeps serving a module a task started with after its plugin changed.
 //
 // # What the host checks
 //

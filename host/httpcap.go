@@ -204,6 +204,9 @@ func (h *httpCaps) do(st *callState, req abi.HTTPRequest) (*abi.HTTPResponse, er
 		if hg.Private {
 			tr = h.private
 		}
+		if hop == 0 && st.beforeSend != nil {
+			st.beforeSend()
+		}
 		resp, err := tr.RoundTrip(hreq)
 		if err != nil {
 			return nil, transportError(ctx, st.ctx, u, hg, err)
@@ -335,7 +338,7 @@ func (st *callState) askPerson(question string) string {
 			"required": []string{"decision"},
 		},
 	})
-	resps := st.ask([]abi.InputRequest{{Method: abi.MethodElicit, Params: params}})
+	resps := st.ask(kindAsk, []abi.InputRequest{{Method: abi.MethodElicit, Params: params}})
 	if len(resps) != 1 || resps[0].Error != nil {
 		return ""
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero/api"
@@ -45,6 +46,11 @@ type callState struct {
 	// clock is the call's run-time budget, stopped while Env.Input waits;
 	// nil outside calls.
 	clock *runClock
+	// j is the call's journal when its Env is a Recorder (journal.go).
+	j *journal
+	// beforeSend, if set, runs once an HTTP request is allowed, just
+	// before it is sent: a side effect is journalled as started there.
+	beforeSend func()
 }
 
 // MaxInputRequestsPerCall caps the questions (elicitations, sampling and
@@ -164,7 +170,7 @@ func (st *callState) input(mod api.Module, ptr, n uint32) int32 {
 		}
 		keys[req.Key] = true
 	}
-	resps := st.ask(reqs)
+	resps := st.ask(kindInput, reqs)
 	if resps == nil {
 		return int32(abi.StatusCancelled)
 	}
@@ -184,7 +190,7 @@ func (st *callState) elicit(mod api.Module, ptr, n uint32) int32 {
 	}
 	// Copied: the Env may keep it, and guest memory can move or change.
 	reqs := []abi.InputRequest{{Method: abi.MethodElicit, Params: bytes.Clone(raw)}}
-	resps := st.ask(reqs)
+	resps := st.ask(kindElicit, reqs)
 	if resps == nil {
 		return int32(abi.StatusCancelled)
 	}
@@ -192,21 +198,42 @@ func (st *callState) elicit(mod api.Module, ptr, n uint32) int32 {
 }
 
 // ask passes requests to the Env and returns exactly one response per
-// request, or nil once the call is cancelled.
-func (st *callState) ask(reqs []abi.InputRequest) []abi.InputResponse {
+// request, or nil once the call is cancelled. Requests without a key get
+// one (keyRequests), so that a replay asks under the same keys. With a
+// journal, the answers come from it while replaying; otherwise what was
+// batched is made durable before the Env is asked, and the answers after.
+func (st *callState) ask(kind string, reqs []abi.InputRequest) []abi.InputResponse {
 	st.pending, st.hasPending = nil, false
 	if st.ctx.Err() != nil {
 		return nil
 	}
+	first := st.asked
 	if st.asked += len(reqs); st.asked > MaxInputRequestsPerCall {
 		if st.asked-len(reqs) <= MaxInputRequestsPerCall {
 			st.log.Warn("the guest asked too many questions; refusing the rest of this call's", "limit", MaxInputRequestsPerCall)
 		}
 		return failed(len(reqs), fmt.Sprintf("this call has asked more than %d questions; the host refuses more", MaxInputRequestsPerCall))
 	}
+	keys := keyRequests(reqs, first)
+	var hash, what string
+	if st.j != nil {
+		raw, _ := json.Marshal(reqs)
+		hash, what = digestOf(st.caps.redactJSON(raw)), strings.Join(keys, ",")
+		if e := st.j.match(kind, hash, what); e != nil {
+			var resps []abi.InputResponse
+			if err := json.Unmarshal(e.Result, &resps); err != nil || len(resps) != len(reqs) {
+				abort(tag(ErrReplayDiverged, fmt.Errorf("journal journalEntry of host call %d does not answer its %d requests", st.j.calls, len(reqs))))
+			}
+			return resps
+		}
+		st.j.record(nil, nil)
+	}
 	st.clock.waiting()
 	resps, err := st.env.Input(st.ctx, reqs)
 	st.clock.resumed()
+	if errors.Is(err, ErrEvicted) {
+		abort(err) // the guest must not run on: its journal ends here
+	}
 	if st.ctx.Err() != nil {
 		return nil
 	}
@@ -215,9 +242,41 @@ func (st *callState) ask(reqs []abi.InputRequest) []abi.InputResponse {
 	}
 	if err != nil {
 		st.log.Warn("input requests failed", "error", err)
-		return failed(len(reqs), err.Error())
+		resps, keys = failed(len(reqs), err.Error()), nil
+	}
+	if st.j != nil {
+		b, err := json.Marshal(resps)
+		if err != nil {
+			abort(fmt.Errorf("journal: %w", err))
+		}
+		st.j.record([]journalEntry{{Kind: kind, Hash: hash, What: what, Result: b}}, keys)
 	}
 	return resps
+}
+
+// keyRequests gives every request without a key the key
+// <kind>-<n>: its method's first word and its number among the call's
+// requests (first counts those before the batch), unique in the batch. The
+// keys depend only on what the guest asked, so a replay asks the same.
+// It returns the batch's keys in order.
+func keyRequests(reqs []abi.InputRequest, first int) []string {
+	taken := make(map[string]bool, len(reqs))
+	for _, r := range reqs {
+		taken[r.Key] = true
+	}
+	keys := make([]string, len(reqs))
+	for i := range reqs {
+		if reqs[i].Key == "" {
+			kind, _, _ := strings.Cut(reqs[i].Method, "/")
+			key := fmt.Sprintf("%s-%d", kind, first+i+1)
+			for taken[key] {
+				key += "_"
+			}
+			reqs[i].Key, taken[key] = key, true
+		}
+		keys[i] = reqs[i].Key
+	}
+	return keys
 }
 
 func failed(n int, msg string) []abi.InputResponse {
@@ -274,6 +333,9 @@ func (st *callState) logLine(mod api.Module, level int32, ptr, n uint32) {
 	lvl := abi.LogLevel(max(int32(abi.LogDebug), min(level, int32(abi.LogError))))
 	msg := st.caps.scrub(string(b))
 	st.out.logLine(st.log, lvl, msg)
+	if st.j.replaying() {
+		return // the client saw it in the run that recorded the journal
+	}
 	st.out.notify(st.env, func() { st.env.Log(lvl, safetext.Line(msg)) })
 }
 
@@ -293,6 +355,9 @@ func (st *callState) progress(mod api.Module, ptr, n uint32) {
 		return
 	}
 	p.Message = safetext.Cut(st.caps.scrub(p.Message), abi.MaxLogSize)
+	if st.j.replaying() {
+		return
+	}
 	st.out.notify(st.env, func() { st.env.Progress(p) })
 }
 
@@ -315,7 +380,16 @@ func (st *callState) detach() int32 {
 		}
 		return 0
 	}
-	if !d.Detach(st.ctx) {
+	var yes bool
+	if e := st.j.matchDetach(); e != nil {
+		yes = string(e.Result) == "true"
+	} else {
+		yes = d.Detach(st.ctx)
+		if st.j != nil {
+			st.j.record([]journalEntry{{Kind: kindDetach, Result: json.RawMessage(fmt.Sprint(yes))}}, nil)
+		}
+	}
+	if !yes {
 		return 0
 	}
 	st.detached = true

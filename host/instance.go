@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	mathrand "math/rand/v2"
 	"runtime"
 	"strings"
 	"sync"
@@ -57,11 +58,105 @@ type instance struct {
 	// lm is the instance's linear memory when the host allocates it
 	// (memory.go); unmapped by close.
 	lm *mmapMemory
+
+	// start is the deterministic clock and random stream the guest sees
+	// until its call begins (_initialize, the handshake); nil after. j is
+	// the journal of the call running, if it keeps one. WASI's clocks,
+	// random_get and sleeps go through them (wazero's hooks take no
+	// context, so the instance holds what its call needs).
+	start *startState
+	j     *journal
+}
+
+// startState is what a guest sees of time and randomness before its first
+// call: a virtual clock that advances by a fixed step per reading (and by
+// the duration of a sleep, without sleeping), and a random stream seeded
+// from the module's digest. The snapshot therefore depends only on the
+// module and its grants: every process builds the same, and an instance
+// started fresh is in the state a restored one is, which replay needs.
+type startState struct {
+	now int64 // virtual monotonic clock, ns
+	rng *mathrand.ChaCha8
+}
+
+// Virtual clock: where it starts, how far each reading advances it, and
+// the wall time it reads as (2000-01-01T00:00:00Z plus the monotonic
+// clock).
+const (
+	startMono  = int64(time.Second)
+	startTick  = int64(time.Microsecond)
+	startEpoch = int64(946684800) * int64(time.Second)
+)
+
+func newStartState(seed [32]byte) *startState {
+	return &startState{now: startMono, rng: mathrand.NewChaCha8(seed)}
+}
+
+func (s *startState) tick() int64 {
+	s.now += startTick
+	return s.now
 }
 
 // nanotime is the guest's monotonic clock (WASI clock_time_get).
 func (inst *instance) nanotime() int64 {
+	switch {
+	case inst.start != nil:
+		return inst.start.tick()
+	case inst.j != nil:
+		return inst.j.mono()
+	}
 	return inst.clockBase + int64(time.Since(inst.clockStart))
+}
+
+// monoNow reads the monotonic clock without advancing the virtual one.
+func (inst *instance) monoNow() int64 {
+	if inst.start != nil {
+		return inst.start.now
+	}
+	return inst.nanotime()
+}
+
+// walltime is the guest's wall clock (WASI clock_time_get).
+func (inst *instance) walltime() (int64, int32) {
+	var ns int64
+	switch {
+	case inst.start != nil:
+		ns = startEpoch + inst.start.tick()
+	case inst.j != nil:
+		ns = inst.j.wall()
+	default:
+		ns = time.Now().UnixNano()
+	}
+	return ns / int64(time.Second), int32(ns % int64(time.Second))
+}
+
+// randomSource is WASI random_get's source for one instance.
+type randomSource struct{ inst *instance }
+
+func (r randomSource) Read(b []byte) (int, error) {
+	switch inst := r.inst; {
+	case inst.start != nil:
+		_, _ = inst.start.rng.Read(b)
+	case inst.j != nil:
+		inst.j.random(b)
+	default:
+		_, _ = rand.Read(b) // never fails (crypto/rand)
+	}
+	return len(b), nil
+}
+
+// beginCall switches inst from its start state to its call's clocks, with
+// j the call's journal (nil if none). A fresh instance's clock goes on from
+// where its start left it, a restored one's from the snapshot's.
+func (inst *instance) beginCall(j *journal) {
+	if inst.start != nil {
+		inst.clockBase, inst.start = inst.start.now, nil
+	}
+	inst.clockStart = time.Now()
+	inst.j = j
+	if j != nil {
+		j.startClock(inst.clockBase)
+	}
 }
 
 // newBudget gives inst a fresh log and notification budget for the call
@@ -89,17 +184,18 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 	}
 	inst.sleepCtx.Store(&ctx)
 	inst.clockStart = time.Now()
+	inst.start = newStartState(p.seed)
 	cfg := wazero.NewModuleConfig().
 		// Anonymous: instances of one plugin must not collide by name.
 		WithName("").
 		WithArgs(p.name).
 		WithStdout(inst.stdout).
 		WithStderr(inst.stderr).
-		WithSysWalltime().
+		WithWalltime(inst.walltime, sys.ClockResolution(1)).
 		WithNanotime(inst.nanotime, sys.ClockResolution(1)).
 		WithNanosleep(inst.nanosleep).
 		WithOsyield(runtime.Gosched).
-		WithRandSource(rand.Reader)
+		WithRandSource(randomSource{inst})
 	if fs, gates := p.caps.fsConfig(); fs != nil {
 		cfg = cfg.WithFSConfig(fs) // granted directories, and gates for those a person may grant
 		inst.gates = gates
@@ -150,6 +246,13 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 // cancellation (wazero then closes the module at its next instruction
 // boundary check).
 func (inst *instance) nanosleep(ns int64) {
+	if inst.start != nil {
+		inst.start.now += ns
+		return
+	}
+	if inst.j.replaying() {
+		return // the clock readings after it are replayed too
+	}
 	done := (*inst.sleepCtx.Load()).Done()
 	select {
 	case <-done:

@@ -188,7 +188,9 @@ func TestInputKeys(t *testing.T) {
 		wantKeys []string // keys the Env saw; nil if it must not be asked
 	}{
 		{"named and unnamed", `[{"key":"user_name","method":"elicitation/create","params":{"message":"?"}},{"method":"roots/list"}]`,
-			`[{"result":{"key":"user_name"}},{"result":{"key":""}}]`, []string{"user_name", ""}},
+			`[{"result":{"key":"user_name"}},{"result":{"key":"roots-2"}}]`, []string{"user_name", "roots-2"}},
+		{"minted key taken by the guest", `[{"key":"roots-2","method":"elicitation/create","params":{"message":"?"}},{"method":"roots/list"}]`,
+			`[{"result":{"key":"roots-2"}},{"result":{"key":"roots-2_"}}]`, []string{"roots-2", "roots-2_"}},
 		{"every allowed character", `[{"key":"aZ09_.-","method":"roots/list"}]`, `[{"result":{"key":"aZ09_.-"}}]`, []string{"aZ09_.-"}},
 		{"64 characters", `[{"key":"` + long + `","method":"roots/list"}]`, `[{"result":{"key":"` + long + `"}}]`, []string{long}},
 		{"65 characters", `[{"key":"` + long + `x","method":"roots/list"}]`, "status -1", nil},

@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,9 +64,13 @@ type Plugin struct {
 	name     string // base name of path, used in messages
 	log      hclog.Logger
 	compiled wazero.CompiledModule
-	caps     *capabilities // what the grants allow; nil until loaded
-	tools    []abi.Tool
-	byName   map[string]abi.Tool
+	// digest is "sha256:<hex>" of the module file; seed, its raw bytes,
+	// seeds the guest's random stream until its first call (startState).
+	digest string
+	seed   [32]byte
+	caps   *capabilities // what the grants allow; nil until loaded
+	tools  []abi.Tool
+	byName map[string]abi.Tool
 
 	prompts      []abi.Prompt
 	promptByName map[string]abi.Prompt
@@ -135,6 +140,15 @@ func (p *Plugin) setExtras(d *abi.Description) {
 		p.resourceURIs[r.URI] = true
 	}
 	p.templates = d.ResourceTemplates
+}
+
+// Digest is "sha256:<hex>" of the module's bytes as read from its file: a
+// journal is replayed only against the module it was recorded with.
+func (p *Plugin) Digest() string { return p.digest }
+
+// setDigest records the sha256 of the module file p runs.
+func (p *Plugin) setDigest(sum [32]byte) {
+	p.seed, p.digest = sum, "sha256:"+hex.EncodeToString(sum[:])
 }
 
 // Path is the file the plugin was loaded from.
@@ -295,7 +309,13 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 		}
 		return err
 	}
-	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask, caps: p.caps, clock: clock}
+	var j *journal
+	if rec, ok := env.(Recorder); ok {
+		if j, err = newJournal(ctx, rec, p.caps, p.rt.opts.MaxJournalBytes); err != nil {
+			return fmt.Errorf("plugin %s: %s: %w", p.name, tg, err)
+		}
+	}
+	st := &callState{ctx: ctx, env: env, log: p.log.With(tg.kind, tg.name), deferTask: tg.deferTask, caps: p.caps, clock: clock, j: j}
 	inst, err := p.checkout(ctx)
 	if err != nil {
 		return p.callError(ctx, tg, nil, err)
@@ -304,7 +324,11 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 	st.gates = inst.gates
 	defer st.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
+	inst.beginCall(j)
 	err = clock.run(func() error { return do(withCallState(ctx, st), inst) })
+	if err == nil && j != nil {
+		err = j.finish()
+	}
 	p.checkin(inst, err == nil && ctx.Err() == nil)
 	if err == nil && ctx.Err() != nil {
 		// The guest saw the cancellation (StatusCancelled, cancelled()) and
@@ -338,6 +362,10 @@ func checkArgs(args json.RawMessage) ([]byte, error) {
 // target, wrapping the sentinel callers branch on.
 func (p *Plugin) callError(ctx context.Context, tg target, inst *instance, err error) error {
 	prefix := fmt.Sprintf("plugin %s: %s", p.name, tg)
+	var stop *abortError
+	if errors.As(err, &stop) && (ctx.Err() == nil || errors.Is(stop.err, ErrEvicted)) {
+		return fmt.Errorf("%s: %w", prefix, stop.err)
+	}
 	if errors.Is(err, ErrBadGuestMessage) || errors.Is(err, ErrMemoryBudget) {
 		return fmt.Errorf("%s: %w", prefix, err)
 	}
@@ -470,7 +498,7 @@ const poolDeadline = 10 * time.Second
 // _initialize under the call's ctx.
 func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
 	if p.pool == nil || p.retired.Load() {
-		return p.instantiate(ctx)
+		return p.freshInstance(ctx)
 	}
 	select {
 	case inst := <-p.pool:
@@ -494,7 +522,25 @@ func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	p.retirePool(err)
-	return p.instantiate(ctx)
+	return p.freshInstance(ctx)
+}
+
+// freshInstance starts an instance for a call without the snapshot: it
+// runs _initialize and the two pure exports the snapshot was taken after,
+// so that it is in the state a restored instance is (startState), and a
+// journal recorded in one replays in the other.
+func (p *Plugin) freshInstance(ctx context.Context) (*instance, error) {
+	inst, err := p.instantiate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{abi.ExportABIVersion, abi.ExportDescribe} {
+		if _, err := inst.mod.ExportedFunction(name).Call(ctx); err != nil {
+			inst.close()
+			return nil, err
+		}
+	}
+	return inst, nil
 }
 
 // retirePool gives up pooling for p after making a pooled instance failed
@@ -514,6 +560,7 @@ func (p *Plugin) retirePool(err error) {
 func (p *Plugin) checkin(inst *instance, clean bool) {
 	inst.stdout.flush()
 	inst.stderr.flush()
+	inst.j = nil
 	// An instance with granted directories is never reused: files a call
 	// left open stay in its WASI descriptor table, which a snapshot does
 	// not cover, and the next call could read them by number.

@@ -62,10 +62,11 @@ type Options struct {
 	PoolSize int
 	// FreshInstances starts every call in a newly instantiated instance
 	// that runs _initialize, as wasmhost did before snapshots, instead of
-	// one restored to the post-_initialize snapshot. Both give each call a
-	// guest state no other call touched (docs/performance.md); fresh
-	// instances also give every call its own runtime random seeds, at
-	// several milliseconds per call.
+	// one restored to the post-_initialize snapshot. It does not rewrite
+	// the module to take a snapshot (a fallback should that rewrite ever
+	// misbehave), at several milliseconds per call. A fresh instance starts
+	// in the snapshot's state all the same (the same deterministic start,
+	// docs/host.md), so that journals replay across both policies.
 	FreshInstances bool
 	// MemoryBudgetMiB caps the linear memory of all guests together,
 	// running and idle: an instance that would not fit is refused with
@@ -88,6 +89,10 @@ type Options struct {
 	// grants nothing: plugins load, and their capability requests fail
 	// with an error saying how to grant them.
 	Grants *grants.Policy
+	// MaxJournalBytes bounds the journal of one call whose Env is a
+	// Recorder (durable suspension): past it the call fails with
+	// ErrJournalFull. 0 means DefaultMaxJournalBytes.
+	MaxJournalBytes int
 	// HTTPRootCAs verifies the servers of guests' HTTPS requests. nil means
 	// the system's roots. Verification is never off.
 	HTTPRootCAs *x509.CertPool
@@ -140,6 +145,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	opts.RunBudget = min(opts.RunBudget, opts.CallTimeout)
 	if opts.PoolSize == 0 {
 		opts.PoolSize = DefaultPoolSize
+	}
+	if opts.MaxJournalBytes <= 0 {
+		opts.MaxJournalBytes = DefaultMaxJournalBytes
 	}
 	if opts.CacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -287,6 +295,7 @@ func (r *Runtime) load(ctx context.Context, path, name string, bin []byte, diges
 	}
 	start := time.Now()
 	p := newPlugin(r, path, name, nil)
+	p.setDigest(digest)
 	desc, raw, err := p.start(ctx, bin)
 	if err != nil {
 		return nil, err

@@ -52,7 +52,7 @@ func capture(inst *instance, globals []string, cow bool) (*snapshot, error) {
 	if !ok {
 		return nil, errors.New("cannot read guest memory")
 	}
-	s := &snapshot{size: mem.Size(), globals: globals, values: make([]uint64, len(globals)), clock: inst.nanotime()}
+	s := &snapshot{size: mem.Size(), globals: globals, values: make([]uint64, len(globals)), clock: inst.monoNow()}
 	for off := 0; off < len(view); off += snapshotChunk {
 		c := view[off:min(off+snapshotChunk, len(view))]
 		if !allZero(c) {
@@ -167,7 +167,7 @@ func (s *snapshot) restoreGlobals(inst *instance) error {
 	for i, g := range inst.globals {
 		g.Set(s.values[i])
 	}
-	inst.clockBase, inst.clockStart = s.clock, time.Now()
+	inst.clockBase, inst.clockStart, inst.start = s.clock, time.Now(), nil
 	return nil
 }
 

@@ -133,7 +133,7 @@ func (s *Server) startTask(ctx context.Context, sess *session, spec taskSpec, ki
 	}
 	s.track(t, notifyCtx)
 	if err := s.store.Queue().Enqueue(ctx, t.ID); err != nil {
-		_ = s.store.Fail(context.WithoutCancel(ctx), t.ID, "could not queue the task: "+err.Error())
+		_ = s.store.Fail(context.WithoutCancel(ctx), t.ID, 0, "could not queue the task: "+err.Error())
 		return nil, storeError(err)
 	}
 	return t, nil

@@ -290,7 +290,7 @@ func finishedTask(tb testing.TB, store tasks.Store, id, owner string, kind tasks
 	if err := store.Create(ctx, t); err != nil {
 		tb.Fatal(err)
 	}
-	if err := store.Complete(ctx, id, json.RawMessage(`{"content":[{"type":"text","text":"Hello, Ada!"}]}`)); err != nil {
+	if err := store.Complete(ctx, id, 0, json.RawMessage(`{"content":[{"type":"text","text":"Hello, Ada!"}]}`)); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -165,7 +165,7 @@ func (s *Server) createTask(ctx context.Context, req *mcp.CallToolRequest, rawTa
 
 func (s *Server) completeNow(t *tasks.Task, res *mcp.CallToolResult) {
 	raw, _ := json.Marshal(res)
-	if err := s.store.Complete(context.Background(), t.ID, raw); err != nil {
+	if err := s.store.Complete(context.Background(), t.ID, 0, raw); err != nil {
 		s.logger.Warn("could not complete task", "task", t.ID, "error", err)
 	}
 }

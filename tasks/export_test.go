@@ -31,20 +31,24 @@ func UnwaitedAnswer(r *Redis) Store { return unwaitedAnswer{r} }
 // Like RacyAnswer, it makes every race go the bad way.
 func RacyCancel(r *Redis) Store { return &racyCancel{Redis: r} }
 
-// RacyRestart checks the task in Go and then restarts it in a script: a
+// RacyStartRun checks the task in Go and then starts a run in a script: a
 // cancellation in between is overwritten and the task comes back to life.
-func RacyRestart(r *Redis) Store { return &racyRestart{Redis: r} }
+func RacyStartRun(r *Redis) Store { return &racyStartRun{Redis: r} }
+
+// UnfencedFinish records outcomes whatever run they come from.
+func UnfencedFinish(r *Redis) Store { return unfencedFinish{r} }
 
 type (
-	racyRestart struct {
-		*Redis
-		interleave
-	}
 	racyAnswer struct {
 		*Redis
 		interleave
 	}
+	racyStartRun struct {
+		*Redis
+		interleave
+	}
 	unwaitedAnswer struct{ *Redis }
+	unfencedFinish struct{ *Redis }
 	racyCancel     struct {
 		*Redis
 		interleave
@@ -97,8 +101,9 @@ func (i *interleave) overtake(id string, call func() error) error {
 
 // writeAnswerScript is answerScript without its checks.
 var writeAnswerScript = redis.NewScript(scriptLib + `
+local asked = redis.call('HGET', KEYS[2], ARGV[4]) or '{}'
 redis.call('HDEL', KEYS[2], ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[3], ARGV[4], '{"q":' .. asked .. ',"a":' .. ARGV[5] .. '}')
 redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'exp'))
 if redis.call('EXISTS', KEYS[2]) == 0 then changed('working') else changed('input_required') end
 return {'ok'}
@@ -109,8 +114,9 @@ var unwaitedAnswerScript = redis.NewScript(scriptLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
 if not from then return {'notfound'} end
 if terminal(from) then return {'terminal', from} end
+local asked = redis.call('HGET', KEYS[2], ARGV[4]) or '{}'
 redis.call('HDEL', KEYS[2], ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[3], ARGV[4], '{"q":' .. asked .. ',"a":' .. ARGV[5] .. '}')
 redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'exp'))
 if redis.call('EXISTS', KEYS[2]) == 0 then changed('working') else changed('input_required') end
 return {'ok'}
@@ -154,12 +160,12 @@ func (m unwaitedAnswer) Answer(ctx context.Context, id, key string, resp abi.Inp
 	return refusal(id, Working, key, res)
 }
 
-func (m *racyCancel) Complete(ctx context.Context, id string, result json.RawMessage) error {
-	return m.overtake(id, func() error { return m.Redis.Complete(ctx, id, result) })
+func (m *racyCancel) Complete(ctx context.Context, id string, token int64, result json.RawMessage) error {
+	return m.overtake(id, func() error { return m.Redis.Complete(ctx, id, token, result) })
 }
 
-func (m *racyCancel) Fail(ctx context.Context, id, message string) error {
-	return m.overtake(id, func() error { return m.Redis.Fail(ctx, id, message) })
+func (m *racyCancel) Fail(ctx context.Context, id string, token int64, message string) error {
+	return m.overtake(id, func() error { return m.Redis.Fail(ctx, id, token, message) })
 }
 
 func (m *racyCancel) Cancel(ctx context.Context, id, message string) error {
@@ -176,28 +182,40 @@ func (m *racyCancel) Cancel(ctx context.Context, id, message string) error {
 	return err
 }
 
-// writeRestartScript is restartScript without its checks.
-var writeRestartScript = redis.NewScript(scriptLib + `
-redis.call('DEL', KEYS[2], KEYS[3])
-changed('working')
-return {'ok'}
+// writeStartRunScript is startRunScript without its checks.
+var writeStartRunScript = redis.NewScript(scriptLib + `
+local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
+if redis.call('EXISTS', KEYS[2]) == 1 then changed('input_required') else changed('working') end
+return {'ok', token, ''}
 `)
 
-func (m *racyRestart) Cancel(ctx context.Context, id, message string) error {
+func (m *racyStartRun) Cancel(ctx context.Context, id, message string) error {
 	return m.overtake(id, func() error { return m.Redis.Cancel(ctx, id, message) })
 }
 
-func (m *racyRestart) Restart(ctx context.Context, id string) error {
+func (m *racyStartRun) StartRun(ctx context.Context, id, module string) (Run, error) {
 	st, err := m.client.HGet(ctx, m.taskKey(id), "status").Result()
 	if err != nil {
-		return fmt.Errorf("task %s: %w", id, ErrNotFound)
+		return Run{}, fmt.Errorf("task %s: %w", id, ErrNotFound)
 	}
 	if Status(st).Terminal() {
-		return transitionError(id, Status(st), Working)
+		return Run{}, transitionError(id, Status(st), Working)
 	}
 	m.checked(id)
-	_, err = m.run(ctx, writeRestartScript, m.keys(id, "input", "answers"), m.channel, id, stamp(time.Now()))
-	return err
+	res, err := m.run(ctx, writeStartRunScript, m.keys(id, "input", "journal"), m.channel, id, stamp(time.Now()), module)
+	if err != nil {
+		return Run{}, err
+	}
+	token, _ := res[1].(int64)
+	return Run{Token: token}, nil
+}
+
+func (m unfencedFinish) Complete(ctx context.Context, id string, _ int64, result json.RawMessage) error {
+	return m.Redis.Complete(ctx, id, 0, result)
+}
+
+func (m unfencedFinish) Fail(ctx context.Context, id string, _ int64, message string) error {
+	return m.Redis.Fail(ctx, id, 0, message)
 }
 
 // Inbox is the list a Redis store's waiting guests are woken through.

@@ -1,9 +1,11 @@
 package tasks
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -20,18 +22,36 @@ type Memory struct {
 	// expiries orders the tasks by when they expire, so that forgetting
 	// the expired ones costs what is forgotten, not a walk over every task
 	// (plain calls are kept an hour: a busy server holds many).
-	expiries expiryHeap
-	watches  map[*memWatch]struct{}
-	queue    chan string
-	now      func() time.Time
+	expiries   expiryHeap
+	watches    map[*memWatch]struct{}
+	queue      *memQueue
+	now        func() time.Time
+	maxJournal int64
 }
 
 type memTask struct {
 	task    Task
-	answers map[string]abi.InputResponse
+	answers map[string]answered // by key, until AppendJournal consumes them
 	// changed is closed and replaced on every change, waking waiters.
 	changed chan struct{}
+
+	token        int64    // the current run's fence token; 0 before the first
+	module       string   // pinned module digest
+	journal      [][]byte // entries of every run so far
+	journalBytes int64
+	parked       bool // the run gave its guest up: queue the task once answered
 }
+
+// answered is an answer and the question it answers, so that a replay
+// asking the same question again is recognised.
+type answered struct {
+	req  abi.InputRequest
+	resp abi.InputResponse
+}
+
+// errUnchanged, returned by an update's change, means success without any
+// change to announce.
+var errUnchanged = errors.New("unchanged")
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory { return NewMemoryWith(MemoryOptions{}) }
@@ -48,7 +68,7 @@ func (m *Memory) Create(_ context.Context, t *Task) error {
 	}
 	mt := &memTask{
 		task:    *clone(t),
-		answers: map[string]abi.InputResponse{},
+		answers: map[string]answered{},
 		changed: make(chan struct{}),
 	}
 	m.tasks[t.ID] = mt
@@ -87,25 +107,43 @@ func (m *Memory) RequestInput(_ context.Context, id string, reqs map[string]abi.
 	}
 	return m.update(id, func(mt *memTask) error {
 		t := &mt.task
-		if !CanTransition(t.Status, InputRequired) {
+		if t.Status.Terminal() {
 			return transitionError(id, t.Status, InputRequired)
 		}
-		for key := range reqs {
-			_, pending := t.InputRequests[key]
-			_, untaken := mt.answers[key]
-			if pending || untaken {
-				return fmt.Errorf("task %s: input request key %q is still in use", id, key)
+		var fresh []string
+		for key, req := range reqs {
+			if asked, pending := t.InputRequests[key]; pending {
+				if !sameRequest(asked, req) {
+					return fmt.Errorf("task %s: input request key %q is still in use", id, key)
+				}
+			} else if a, untaken := mt.answers[key]; untaken {
+				if !sameRequest(a.req, req) {
+					return fmt.Errorf("task %s: input request key %q is still in use", id, key)
+				}
+			} else {
+				fresh = append(fresh, key)
 			}
 		}
-		if t.InputRequests == nil {
-			t.InputRequests = make(map[string]abi.InputRequest, len(reqs))
+		if len(fresh) == 0 {
+			return errUnchanged // asked again by a replay: nothing new
 		}
-		for key, req := range reqs {
-			t.InputRequests[key] = cloneRequest(req)
+		if t.InputRequests == nil {
+			t.InputRequests = make(map[string]abi.InputRequest, len(fresh))
+		}
+		for _, key := range fresh {
+			t.InputRequests[key] = cloneRequest(reqs[key])
 		}
 		t.Status = InputRequired
 		return nil
 	})
+}
+
+// sameRequest reports whether two requests are the same question, as the
+// Redis store compares them: equal once encoded.
+func sameRequest(a, b abi.InputRequest) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 func (m *Memory) Answer(_ context.Context, id, key string, resp abi.InputResponse) error {
@@ -114,14 +152,19 @@ func (m *Memory) Answer(_ context.Context, id, key string, resp abi.InputRespons
 		if t.Status.Terminal() {
 			return transitionError(id, t.Status, Working)
 		}
-		if _, ok := t.InputRequests[key]; !ok {
+		req, ok := t.InputRequests[key]
+		if !ok {
 			return fmt.Errorf("task %s: input request %q: %w", id, key, ErrNotPending)
 		}
 		delete(t.InputRequests, key)
-		mt.answers[key] = cloneResponse(resp)
+		mt.answers[key] = answered{req: req, resp: cloneResponse(resp)}
 		if len(t.InputRequests) == 0 {
 			t.InputRequests = nil
 			t.Status = Working
+			if mt.parked {
+				mt.parked = false
+				m.queue.push(id)
+			}
 		}
 		return nil
 	})
@@ -139,7 +182,7 @@ func (m *Memory) AwaitAnswers(ctx context.Context, id string, keys []string) (ma
 			m.mu.Unlock()
 			return nil, transitionError(id, mt.task.Status, Working)
 		}
-		if got, ok := takeAnswers(mt.answers, keys); ok {
+		if got, ok := readAnswers(mt.answers, keys); ok {
 			m.mu.Unlock()
 			return got, nil
 		}
@@ -157,8 +200,8 @@ func (m *Memory) AwaitAnswers(ctx context.Context, id string, keys []string) (ma
 	}
 }
 
-// takeAnswers removes and returns the answers to keys once all are there.
-func takeAnswers(answers map[string]abi.InputResponse, keys []string) (map[string]abi.InputResponse, bool) {
+// readAnswers returns copies of the answers to keys once all are there.
+func readAnswers(answers map[string]answered, keys []string) (map[string]abi.InputResponse, bool) {
 	for _, k := range keys {
 		if _, ok := answers[k]; !ok {
 			return nil, false
@@ -166,23 +209,88 @@ func takeAnswers(answers map[string]abi.InputResponse, keys []string) (map[strin
 	}
 	got := make(map[string]abi.InputResponse, len(keys))
 	for _, k := range keys {
-		got[k] = answers[k]
-		delete(answers, k)
+		got[k] = cloneResponse(answers[k].resp)
 	}
 	return got, true
 }
 
-func (m *Memory) Restart(_ context.Context, id string) error {
-	return m.update(id, func(mt *memTask) error {
+func (m *Memory) StartRun(_ context.Context, id, module string) (Run, error) {
+	var run Run
+	err := m.update(id, func(mt *memTask) error {
 		t := &mt.task
 		if t.Status.Terminal() {
 			return transitionError(id, t.Status, Working)
 		}
-		t.Status = Working
-		t.InputRequests = nil
-		clear(mt.answers)
+		mt.token++
+		if mt.module == "" {
+			mt.module = module
+		}
+		mt.parked = false
+		if len(t.InputRequests) == 0 {
+			t.Status = Working
+		}
+		run = Run{Token: mt.token, Module: mt.module, Journal: make([][]byte, len(mt.journal))}
+		for i, e := range mt.journal {
+			run.Journal[i] = slices.Clone(e)
+		}
 		return nil
 	})
+	return run, err
+}
+
+func (m *Memory) AppendJournal(_ context.Context, id string, token int64, entries [][]byte, consume []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt, err := m.runLocked(id, token)
+	if err != nil {
+		return err
+	}
+	var size int64
+	for _, e := range entries {
+		size += int64(len(e))
+	}
+	if mt.journalBytes+size > m.maxJournal {
+		return journalFullError(id, mt.journalBytes+size, m.maxJournal)
+	}
+	for _, e := range entries {
+		mt.journal = append(mt.journal, slices.Clone(e))
+	}
+	mt.journalBytes += size
+	for _, k := range consume {
+		delete(mt.answers, k)
+	}
+	return nil
+}
+
+func (m *Memory) Park(_ context.Context, id string, token int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt, err := m.runLocked(id, token)
+	if err != nil {
+		return err
+	}
+	if len(mt.task.InputRequests) == 0 {
+		m.queue.push(id) // answered already: resume now
+		return nil
+	}
+	mt.parked = true
+	return nil
+}
+
+// runLocked looks up a task for a call of run token: refused unless the run
+// is current and the task has not finished.
+func (m *Memory) runLocked(id string, token int64) (*memTask, error) {
+	mt, err := m.lookupLocked(id)
+	if err != nil {
+		return nil, err
+	}
+	if token <= 0 || token != mt.token {
+		return nil, fencedError(id, token, mt.token)
+	}
+	if mt.task.Status.Terminal() {
+		return nil, transitionError(id, mt.task.Status, Working)
+	}
+	return mt, nil
 }
 
 func (m *Memory) Detach(_ context.Context, id string) error {
@@ -199,27 +307,32 @@ func (m *Memory) Detach(_ context.Context, id string) error {
 	})
 }
 
-func (m *Memory) Complete(_ context.Context, id string, result json.RawMessage) error {
-	return m.finish(id, Completed, func(t *Task) { t.Result = slices.Clone(result) })
+func (m *Memory) Complete(_ context.Context, id string, token int64, result json.RawMessage) error {
+	return m.finish(id, token, Completed, func(t *Task) { t.Result = slices.Clone(result) })
 }
 
-func (m *Memory) Fail(_ context.Context, id, message string) error {
-	return m.finish(id, Failed, func(t *Task) { t.Error = message; t.StatusMessage = message })
+func (m *Memory) Fail(_ context.Context, id string, token int64, message string) error {
+	return m.finish(id, token, Failed, func(t *Task) { t.Error = message; t.StatusMessage = message })
 }
 
 func (m *Memory) Cancel(_ context.Context, id, message string) error {
-	return m.finish(id, Cancelled, func(t *Task) { t.StatusMessage = message })
+	return m.finish(id, 0, Cancelled, func(t *Task) { t.StatusMessage = message })
 }
 
-func (m *Memory) finish(id string, to Status, set func(*Task)) error {
+// finish ends the task; token 0 is unfenced.
+func (m *Memory) finish(id string, token int64, to Status, set func(*Task)) error {
 	return m.update(id, func(mt *memTask) error {
 		t := &mt.task
+		if token != 0 && token != mt.token {
+			return fencedError(id, token, mt.token)
+		}
 		if !CanTransition(t.Status, to) {
 			return transitionError(id, t.Status, to)
 		}
 		t.Status = to
 		t.InputRequests = nil
 		clear(mt.answers)
+		mt.journal, mt.journalBytes, mt.parked = nil, 0, false
 		set(t)
 		return nil
 	})
@@ -234,7 +347,9 @@ func (m *Memory) update(id string, change func(*memTask) error) error {
 	if err != nil {
 		return err
 	}
-	if err := change(mt); err != nil {
+	if err := change(mt); err == errUnchanged {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	mt.task.UpdatedAt = m.now()
@@ -367,27 +482,50 @@ func (w *memWatch) pump() {
 	}
 }
 
-func (m *Memory) Queue() Queue { return memQueue{m.queue} }
+func (m *Memory) Queue() Queue { return m.queue }
 
 func (m *Memory) Close() error { return nil }
 
-type memQueue struct{ ch chan string }
-
-func (q memQueue) Enqueue(ctx context.Context, id string) error {
-	select {
-	case q.ch <- id:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// memQueue is an unbounded FIFO: the store queues parked tasks while it
+// holds its lock, so queueing must never block.
+type memQueue struct {
+	mu    sync.Mutex
+	ids   []string
+	ready chan struct{} // closed and replaced when an id is pushed
 }
 
-func (q memQueue) Next(ctx context.Context) (Delivery, error) {
-	select {
-	case id := <-q.ch:
-		return memDelivery(id), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
+func newMemQueue() *memQueue { return &memQueue{ready: make(chan struct{})} }
+
+func (q *memQueue) push(id string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ids = append(q.ids, id)
+	close(q.ready)
+	q.ready = make(chan struct{})
+}
+
+func (q *memQueue) Enqueue(_ context.Context, id string) error {
+	q.push(id)
+	return nil
+}
+
+func (q *memQueue) Next(ctx context.Context) (Delivery, error) {
+	for {
+		q.mu.Lock()
+		if len(q.ids) > 0 {
+			id := q.ids[0]
+			q.ids[0] = ""
+			q.ids = q.ids[1:]
+			q.mu.Unlock()
+			return memDelivery(id), nil
+		}
+		ready := q.ready
+		q.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
@@ -395,9 +533,10 @@ func (q memQueue) Next(ctx context.Context) (Delivery, error) {
 // memory store with it.
 type memDelivery string
 
-func (d memDelivery) TaskID() string            { return string(d) }
-func (d memDelivery) Redelivered() bool         { return false }
-func (d memDelivery) Ack(context.Context) error { return nil }
+func (d memDelivery) TaskID() string             { return string(d) }
+func (d memDelivery) Redelivered() bool          { return false }
+func (d memDelivery) Ack(context.Context) error  { return nil }
+func (d memDelivery) Drop(context.Context) error { return nil }
 
 func clone(t *Task) *Task {
 	c := *t

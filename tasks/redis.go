@@ -22,9 +22,13 @@ import (
 //
 //	P:task:{id}             hash    rec (immutable JSON), status, msg, updated,
 //	                                result, error, exp (expiry, unix ms),
-//	                                kind (set by Detach; overrides rec's)
+//	                                kind (set by Detach; overrides rec's),
+//	                                token (current run), module (pinned
+//	                                digest), jbytes (journal size), parked
 //	P:task:{id}:input       hash    pending input requests, key → JSON
-//	P:task:{id}:answers     hash    answers not yet taken, key → JSON
+//	P:task:{id}:answers     hash    answers not yet consumed, key →
+//	                                {"q":request,"a":response}
+//	P:task:{id}:journal     list    journal entries, oldest first
 //	P:task:{id}:waiters     set     inboxes of processes waiting on answers
 //	P:owner:<owner>         zset    List index of KindTask tasks
 //	P:inbox:<random>        list    wake-ups for this process's waiters
@@ -73,6 +77,9 @@ type RedisOptions struct {
 	// Consumer names this process in the queue's consumer group, as
 	// XINFO CONSUMERS shows it (default host-pid-random).
 	Consumer string
+	// MaxJournalBytes bounds each task's journal (default
+	// DefaultMaxJournalBytes).
+	MaxJournalBytes int64
 }
 
 const (
@@ -91,6 +98,9 @@ func (o RedisOptions) withDefaults() RedisOptions {
 	}
 	if o.Block <= 0 {
 		o.Block = defaultBlock
+	}
+	if o.MaxJournalBytes <= 0 {
+		o.MaxJournalBytes = DefaultMaxJournalBytes
 	}
 	if o.Consumer == "" {
 		host, _ := os.Hostname()

@@ -20,14 +20,14 @@ import (
 // timeouts) and could not be interrupted when the waiter's context ends.
 // So each process blocks once, for all its waiters:
 //
-//   - AwaitAnswers runs takeScript, which either hands over every answer at
-//     once (deleting them) or adds this process's inbox to the task's
-//     waiters set, in the same atomic step.
+//   - AwaitAnswers runs awaitScript, which either returns every answer at
+//     once or adds this process's inbox to the task's waiters set, in the
+//     same atomic step.
 //   - Every script that changes the task (answer, new request, the end)
 //     pushes the task id onto the inbox of every waiting process.
 //   - One goroutine per process (dispatch) BLPOPs its inbox, Block at a
 //     time, and wakes the local AwaitAnswers calls for that task, which run
-//     takeScript again.
+//     awaitScript again.
 //
 // A waiter also re-reads its task when it is due to expire and at least
 // every awaitRecheck, and the reader wakes every waiter after it lost
@@ -57,7 +57,7 @@ func (r *Redis) AwaitAnswers(ctx context.Context, id string, keys []string) (map
 		pause   backoff
 	)
 	for {
-		res, err := r.run(ctx, takeScript, skeys, args...)
+		res, err := r.run(ctx, awaitScript, skeys, args...)
 		if err != nil {
 			// A wait in progress rides out a short outage: the task and
 			// its answers are safe in Redis. It gives up after ClaimIdle,
@@ -107,6 +107,13 @@ func (r *Redis) sleep(ctx context.Context, wake <-chan struct{}, d time.Duration
 	return nil
 }
 
+// storedAnswer is an answer as answerScript stores it, beside its
+// question.
+type storedAnswer struct {
+	Request  json.RawMessage   `json:"q"`
+	Response abi.InputResponse `json:"a"`
+}
+
 func decodeAnswers(id string, keys []string, vals []any) (map[string]abi.InputResponse, error) {
 	if len(vals) != len(keys) {
 		return nil, fmt.Errorf("task %s: %d answers for %d keys from Redis", id, len(vals), len(keys))
@@ -114,11 +121,11 @@ func decodeAnswers(id string, keys []string, vals []any) (map[string]abi.InputRe
 	out := make(map[string]abi.InputResponse, len(keys))
 	for i, k := range keys {
 		s, _ := vals[i].(string)
-		var resp abi.InputResponse
-		if err := json.Unmarshal([]byte(s), &resp); err != nil {
+		var a storedAnswer
+		if err := json.Unmarshal([]byte(s), &a); err != nil {
 			return nil, fmt.Errorf("task %s: stored answer to %q: %w", id, k, err)
 		}
-		out[k] = resp
+		out[k] = a.Response
 	}
 	return out, nil
 }

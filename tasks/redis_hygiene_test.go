@@ -140,9 +140,10 @@ func TestRedisKeysExpire(t *testing.T) {
 		n, ttl, ran.Round(time.Millisecond), peak, took.Round(time.Millisecond), memBefore, memPeak, memAfter)
 }
 
-// soakOne runs task i to one of its ends. Every tenth is asked two
-// questions and answered one (leaving a pending question and an untaken
-// answer), every hundredth has a guest waiting for the other when it ends.
+// soakOne runs task i to one of its ends. Every tenth runs, journals, is
+// asked two questions and answered one (leaving a pending question and an
+// unconsumed answer), and parks; every hundredth has a guest waiting for
+// the other when it ends.
 func soakOne(ctx context.Context, s *tasks.Redis, raw *redis.Client, prefix string, i int, ttl time.Duration) error {
 	task := hygieneTask("soak-owner", tasks.KindTask, ttl)
 	if i%2 == 1 {
@@ -153,8 +154,18 @@ func soakOne(ctx context.Context, s *tasks.Redis, raw *redis.Client, prefix stri
 	}
 	var waiting chan error
 	if i%10 == 0 {
+		run, err := s.StartRun(ctx, task.ID, "sha256:soak")
+		if err != nil {
+			return err
+		}
+		if err := s.AppendJournal(ctx, task.ID, run.Token, [][]byte{[]byte("clock"), []byte("random")}, nil); err != nil {
+			return err
+		}
 		q := abi.InputRequest{Method: abi.MethodElicit, Params: json.RawMessage(`{"message":"sure?"}`)}
 		if err := s.RequestInput(ctx, task.ID, map[string]abi.InputRequest{"a": q, "b": q}); err != nil {
+			return err
+		}
+		if err := s.Park(ctx, task.ID, run.Token); err != nil {
 			return err
 		}
 		if err := s.Answer(ctx, task.ID, "a", abi.InputResponse{Result: json.RawMessage(`{"action":"decline"}`)}); err != nil {
@@ -174,11 +185,11 @@ func soakOne(ctx context.Context, s *tasks.Redis, raw *redis.Client, prefix stri
 	var err error
 	switch i % 3 {
 	case 0:
-		err = s.Complete(ctx, task.ID, soakResult)
+		err = s.Complete(ctx, task.ID, 0, soakResult)
 	case 1:
 		err = s.Cancel(ctx, task.ID, "cancelled by the soak")
 	default:
-		err = s.Fail(ctx, task.ID, "failed by the soak")
+		err = s.Fail(ctx, task.ID, 0, "failed by the soak")
 	}
 	if err != nil {
 		return err
@@ -206,8 +217,9 @@ func waitWaiter(ctx context.Context, c *redis.Client, prefix, id string) error {
 }
 
 // TestRedisVanishedClientLeavesNoKeys: tasks whose client went away
-// mid-task: a question never answered while a guest waits for it, an
-// answer the guest never took, a task nobody finished. Once their TTL has
+// mid-task, each with a journal: a question never answered while a guest
+// waits for it (parked), an answer the guest never took, a task nobody
+// finished. Once their TTL has
 // passed the waiting guest gives up (ErrNotFound) and no key is left.
 func TestRedisVanishedClientLeavesNoKeys(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -227,8 +239,21 @@ func TestRedisVanishedClientLeavesNoKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, task := range []*tasks.Task{unanswered, untaken} {
+	for _, task := range []*tasks.Task{unanswered, untaken, abandoned} {
+		run, err := s.StartRun(ctx, task.ID, "sha256:gone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AppendJournal(ctx, task.ID, run.Token, [][]byte{[]byte("entry")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if task == abandoned {
+			continue
+		}
 		if err := s.RequestInput(ctx, task.ID, map[string]abi.InputRequest{"q": q, "r": q}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Park(ctx, task.ID, run.Token); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,7 +23,9 @@ import (
 //     guest may run or wait for a person for hours without its entry being
 //     taken over. An entry that another consumer took over meanwhile (this
 //     process was cut off for longer than ClaimIdle) is left to it.
-//   - Ack: XACK and XDEL; idempotent.
+//   - Ack: XACK and XDEL; idempotent. Drop: the same, only while the entry
+//     is still this consumer's (a fenced-off run must not acknowledge the
+//     entry of the worker that took its task over).
 type redisQueue struct {
 	r        *Redis
 	stream   string
@@ -245,6 +247,18 @@ func (d *redisDelivery) Redelivered() bool { return d.redelivered }
 func (d *redisDelivery) Ack(ctx context.Context) error {
 	if err := ackScript.Run(ctx, d.q.r.client, []string{d.q.stream}, queueGroup, d.id).Err(); err != nil {
 		return fmt.Errorf("task %s: acknowledge queue entry %s: %w", d.task, d.id, d.q.r.fail(ctx, err))
+	}
+	d.q.mu.Lock()
+	delete(d.q.inflight, d.id)
+	d.q.mu.Unlock()
+	return nil
+}
+
+// Drop acknowledges and deletes the entry if this consumer still holds it;
+// an entry another worker reclaimed is that worker's to acknowledge.
+func (d *redisDelivery) Drop(ctx context.Context) error {
+	if err := dropScript.Run(ctx, d.q.r.client, []string{d.q.stream}, queueGroup, d.q.consumer, d.id).Err(); err != nil {
+		return fmt.Errorf("task %s: drop queue entry %s: %w", d.task, d.id, d.q.r.fail(ctx, err))
 	}
 	d.q.mu.Lock()
 	delete(d.q.inflight, d.id)

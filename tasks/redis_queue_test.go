@@ -122,3 +122,51 @@ func TestRedisQueueLostGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedisQueueDrop: a fenced-off run drops its entry: gone if its
+// process still holds it, left alone if another worker reclaimed it.
+func TestRedisQueueDrop(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	a, _, prefix := twoWorkers(t, time.Minute)
+	raw := rawClient(t)
+	stream := prefix + ":queue"
+	take := func() tasks.Delivery {
+		if err := a.Queue().Enqueue(ctx, tasks.NewID()); err != nil {
+			t.Fatal(err)
+		}
+		d, err := a.Queue().Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	mine := take()
+	for range 2 {
+		if err := mine.Drop(ctx); err != nil {
+			t.Fatalf("Drop: %v", err)
+		}
+	}
+	if n := raw.XLen(ctx, stream).Val(); n != 0 {
+		t.Errorf("after dropping the only entry the stream holds %d", n)
+	}
+
+	taken := take()
+	// Another worker reclaims it (its process was cut off, say).
+	pending := raw.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: "workers", Start: "-", End: "+", Count: 10}).Val()
+	if len(pending) != 1 {
+		t.Fatalf("pending %v, want one entry", pending)
+	}
+	if err := raw.XClaimJustID(ctx, &redis.XClaimArgs{Stream: stream, Group: "workers", Consumer: "b", Messages: []string{pending[0].ID}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := taken.Drop(ctx); err != nil {
+		t.Fatalf("Drop: %v", err)
+	}
+	pending = raw.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: stream, Group: "workers", Start: "-", End: "+", Count: 10}).Val()
+	if len(pending) != 1 || pending[0].Consumer != "b" {
+		t.Errorf("after a dropped an entry b took over: pending %v, want it still b's", pending)
+	}
+}

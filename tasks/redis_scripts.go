@@ -72,20 +72,31 @@ end
 return {'ok'}
 `)
 
-// requestScript adds input requests.
+// requestScript adds input requests. A key already pending, or answered
+// with the answer not yet consumed, is accepted only with an equal request
+// (a replay asking again) and left as it is.
 // KEYS: task, input, answers. ARGV: channel, id, updated, then key, request
 // pairs.
 var requestScript = redis.NewScript(scriptLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
 if not from then return {'notfound'} end
-if not legal(from, 'input_required') then return refuse(from) end
--- a key is in use while pending or while its answer waits to be taken
+if terminal(from) then return {'terminal', from} end
+local fresh = {}
 for i = 4, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 or redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then
-    return {'reused', ARGV[i]}
+  local asked = redis.call('HGET', KEYS[2], ARGV[i])
+  if not asked then
+    local a = redis.call('HGET', KEYS[3], ARGV[i])
+    -- a is {"q":request,"a":response}: compare request and what follows it
+    if a then asked = string.sub(a, 6, 6 + #ARGV[i + 1]) == ARGV[i + 1] .. ',' and ARGV[i + 1] or '' end
+  end
+  if asked then
+    if asked ~= ARGV[i + 1] then return {'reused', ARGV[i]} end
+  else
+    table.insert(fresh, i)
   end
 end
-for i = 4, #ARGV, 2 do
+if #fresh == 0 then return {'ok'} end
+for _, i in ipairs(fresh) do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
 redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'exp'))
@@ -93,32 +104,54 @@ changed('input_required')
 return {'ok'}
 `)
 
-// answerScript records the answer to one pending request. The status check,
-// the pending check and the write are one step: an answer cannot slip in
-// after a cancellation, nor be taken for a request the task no longer asks.
-// KEYS: task, input, answers. ARGV: channel, id, updated, key, response.
+// answerScript records the answer to one pending request, together with the
+// request ({"q":request,"a":response}, so that a replay asking it again is
+// recognised). The status check, the pending check and the write are one
+// step: an answer cannot slip in after a cancellation, nor be taken for a
+// request the task no longer asks. The last answer queues a parked task.
+// KEYS: task, input, answers, queue. ARGV: channel, id, updated, key,
+// response.
 var answerScript = redis.NewScript(scriptLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
 if not from then return {'notfound'} end
 if terminal(from) then return {'terminal', from} end
-if redis.call('HDEL', KEYS[2], ARGV[4]) == 0 then return {'notpending'} end
-redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+local asked = redis.call('HGET', KEYS[2], ARGV[4])
+if not asked then return {'notpending'} end
+redis.call('HDEL', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[4], '{"q":' .. asked .. ',"a":' .. ARGV[5] .. '}')
 redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'exp'))
 -- HDEL of the last field removed the hash: nothing is pending any more
 if redis.call('EXISTS', KEYS[2]) == 0 then
   changed('working')
+  if redis.call('HDEL', KEYS[1], 'parked') == 1 then
+    redis.call('XADD', KEYS[4], '*', 'task', ARGV[2])
+  end
 else
   changed('input_required')
 end
 return {'ok'}
 `)
 
-// finishScript ends a task.
-// KEYS: task, input, answers. ARGV: channel, id, updated, status,
-// message, result.
-var finishScript = redis.NewScript(scriptLib + `
+// fenceLib checks the fence token of the calling run; task is KEYS[1].
+const fenceLib = `
+local function fenced(token)
+  local current = redis.call('HGET', KEYS[1], 'token') or '0'
+  if token ~= current then return {'fenced', current} end
+  return nil
+end
+`
+
+// finishScript ends a task; the journal goes with everything else the end
+// makes useless.
+// KEYS: task, input, answers, journal. ARGV: channel, id, updated, status,
+// message, result, token ('0': not from a run, unfenced).
+var finishScript = redis.NewScript(scriptLib + fenceLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
 if not from then return {'notfound'} end
+if ARGV[7] ~= '0' then
+  local refused = fenced(ARGV[7])
+  if refused then return refused end
+end
 local to = ARGV[4]
 if not legal(from, to) then return refuse(from) end
 if to == 'completed' then
@@ -128,23 +161,71 @@ elseif to == 'failed' then
 else
   redis.call('HSET', KEYS[1], 'msg', ARGV[5])
 end
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('HDEL', KEYS[1], 'parked', 'jbytes')
 changed(to)
 redis.call('DEL', KEYS[1] .. ':waiters') -- nobody needs waking any more
 return {'ok'}
 `)
 
-// restartScript starts a task over for a new run: working, no pending
-// requests, no untaken answers. Waiting processes are woken (changed) and
-// then forgotten: a guest of the earlier run has nothing left to wait for.
-// KEYS: task, input, answers. ARGV: channel, id, updated.
-var restartScript = redis.NewScript(scriptLib + `
+// startRunScript begins a run: a new fence token, the module pinned if it
+// is not yet, pending questions and answers kept, Park's mark cleared.
+// KEYS: task, input, journal. ARGV: channel, id, updated, module.
+// Reply: {'ok', token, pinned module, journal entry…}.
+var startRunScript = redis.NewScript(scriptLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
 if not from then return {'notfound'} end
 if terminal(from) then return {'terminal', from} end
-redis.call('DEL', KEYS[2], KEYS[3])
-changed('working')
-redis.call('DEL', KEYS[1] .. ':waiters')
+local token = redis.call('HINCRBY', KEYS[1], 'token', 1)
+local module = redis.call('HGET', KEYS[1], 'module')
+if not module then
+  module = ARGV[4]
+  if module ~= '' then redis.call('HSET', KEYS[1], 'module', module) end
+end
+redis.call('HDEL', KEYS[1], 'parked')
+if redis.call('EXISTS', KEYS[2]) == 1 then changed('input_required') else changed('working') end
+local reply = {'ok', token, module}
+for _, e in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do table.insert(reply, e) end
+return reply
+`)
+
+// appendScript appends journal entries and consumes answers for a run.
+// KEYS: task, answers, journal. ARGV: token, bound (bytes), n, then n keys
+// to consume, then the entries.
+var appendScript = redis.NewScript(scriptLib + fenceLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+local refused = fenced(ARGV[1])
+if refused then return refused end
+if terminal(from) then return {'terminal', from} end
+local n = tonumber(ARGV[3])
+local size = 0
+for i = 4 + n, #ARGV do size = size + #ARGV[i] end
+local used = tonumber(redis.call('HGET', KEYS[1], 'jbytes') or '0')
+if used + size > tonumber(ARGV[2]) then return {'full', tostring(used + size)} end
+for i = 4, 3 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
+if 4 + n <= #ARGV then
+  for i = 4 + n, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+  redis.call('HINCRBY', KEYS[1], 'jbytes', size)
+  redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'exp'))
+end
+return {'ok'}
+`)
+
+// parkScript marks a run's guest given up while it waits for input, or
+// queues the task at once if nothing is pending any more.
+// KEYS: task, input, queue. ARGV: id, token.
+var parkScript = redis.NewScript(scriptLib + fenceLib + `
+local from = redis.call('HGET', KEYS[1], 'status')
+if not from then return {'notfound'} end
+local refused = fenced(ARGV[2])
+if refused then return refused end
+if terminal(from) then return {'terminal', from} end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('XADD', KEYS[3], '*', 'task', ARGV[1])
+else
+  redis.call('HSET', KEYS[1], 'parked', '1')
+end
 return {'ok'}
 `)
 
@@ -181,28 +262,26 @@ changed(from)
 return {'ok'}
 `)
 
-// takeScript hands the answers to keys to a waiting guest once all are
-// there, or registers the waiting process's inbox so that the next change to
-// the task wakes it. Checking and registering in one step means no wake-up
-// can fall between them.
+// awaitScript returns the answers to keys once all are there (leaving
+// them: AppendJournal consumes them), or registers the waiting process's
+// inbox so that the next change to the task wakes it. Checking and
+// registering in one step means no wake-up can fall between them.
 // KEYS: task, answers, waiters. ARGV: inbox, then the keys.
-// Reply: {'ok', response…} | {'missing', pttl} | {'notfound'} |
+// Reply: {'ok', {"q":…,"a":…}…} | {'missing', pttl} | {'notfound'} |
 // {'terminal', status}.
-var takeScript = redis.NewScript(scriptLib + `
+var awaitScript = redis.NewScript(scriptLib + `
 local from = redis.call('HGET', KEYS[1], 'status')
 if not from then return {'notfound'} end
 if terminal(from) then return {'terminal', from} end
+local reply = {'ok'}
 for i = 2, #ARGV do
-  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0 then
+  local a = redis.call('HGET', KEYS[2], ARGV[i])
+  if not a then
     redis.call('SADD', KEYS[3], ARGV[1])
     redis.call('PEXPIREAT', KEYS[3], redis.call('HGET', KEYS[1], 'exp'))
     return {'missing', redis.call('PTTL', KEYS[1])}
   end
-end
-local reply = {'ok'}
-for i = 2, #ARGV do
-  table.insert(reply, redis.call('HGET', KEYS[2], ARGV[i]))
-  redis.call('HDEL', KEYS[2], ARGV[i])
+  table.insert(reply, a)
 end
 return reply
 `)
@@ -258,4 +337,13 @@ return lost
 var ackScript = redis.NewScript(`
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('XDEL', KEYS[1], ARGV[2])
+`)
+
+// dropScript acknowledges and deletes an entry only while it is pending
+// for the given consumer. KEYS: stream. ARGV: group, consumer, entry id.
+var dropScript = redis.NewScript(`
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if not p[1] or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+return redis.call('XDEL', KEYS[1], ARGV[3])
 `)

@@ -211,19 +211,12 @@ func (r *Redis) Answer(ctx context.Context, id, key string, resp abi.InputRespon
 	if err != nil {
 		return fmt.Errorf("task %s: answer to %q: %w", id, key, err)
 	}
-	res, err := r.run(ctx, answerScript, r.keys(id, "input", "answers"), r.channel, id, stamp(time.Now()), key, b)
+	keys := append(r.keys(id, "input", "answers"), r.queue.stream)
+	res, err := r.run(ctx, answerScript, keys, r.channel, id, stamp(time.Now()), key, b)
 	if err != nil {
 		return fmt.Errorf("task %s: record answer to %q: %w", id, key, err)
 	}
 	return refusal(id, Working, key, res)
-}
-
-func (r *Redis) Restart(ctx context.Context, id string) error {
-	res, err := r.run(ctx, restartScript, r.keys(id, "input", "answers"), r.channel, id, stamp(time.Now()))
-	if err != nil {
-		return fmt.Errorf("task %s: restart: %w", id, err)
-	}
-	return refusal(id, Working, "", res)
 }
 
 func (r *Redis) Detach(ctx context.Context, id string) error {
@@ -239,23 +232,94 @@ func (r *Redis) Detach(ctx context.Context, id string) error {
 	return refusal(id, t.Status, "", res)
 }
 
-func (r *Redis) Complete(ctx context.Context, id string, result json.RawMessage) error {
-	return r.finish(ctx, id, Completed, "", result)
+func (r *Redis) Complete(ctx context.Context, id string, token int64, result json.RawMessage) error {
+	return r.finish(ctx, id, token, Completed, "", result)
 }
 
-func (r *Redis) Fail(ctx context.Context, id, message string) error {
-	return r.finish(ctx, id, Failed, message, nil)
+func (r *Redis) Fail(ctx context.Context, id string, token int64, message string) error {
+	return r.finish(ctx, id, token, Failed, message, nil)
 }
 
 func (r *Redis) Cancel(ctx context.Context, id, message string) error {
-	return r.finish(ctx, id, Cancelled, message, nil)
+	return r.finish(ctx, id, 0, Cancelled, message, nil)
 }
 
-func (r *Redis) finish(ctx context.Context, id string, to Status, message string, result json.RawMessage) error {
-	res, err := r.run(ctx, finishScript, r.keys(id, "input", "answers"),
-		r.channel, id, stamp(time.Now()), string(to), message, []byte(result))
+// finish ends the task; token 0 is unfenced.
+func (r *Redis) finish(ctx context.Context, id string, token int64, to Status, message string, result json.RawMessage) error {
+	res, err := r.run(ctx, finishScript, r.keys(id, "input", "answers", "journal"),
+		r.channel, id, stamp(time.Now()), string(to), message, []byte(result), token)
 	if err != nil {
 		return fmt.Errorf("task %s: mark %s: %w", id, to, err)
+	}
+	return r.refusal(id, to, token, res)
+}
+
+func (r *Redis) StartRun(ctx context.Context, id, module string) (Run, error) {
+	res, err := r.run(ctx, startRunScript, r.keys(id, "input", "journal"), r.channel, id, stamp(time.Now()), module)
+	if err != nil {
+		return Run{}, fmt.Errorf("task %s: start a run: %w", id, err)
+	}
+	if err := refusal(id, Working, "", res); err != nil {
+		return Run{}, err
+	}
+	if len(res) < 3 {
+		return Run{}, fmt.Errorf("task %s: unexpected reply %v from the start-run script", id, res)
+	}
+	token, _ := res[1].(int64)
+	pinned, _ := res[2].(string)
+	run := Run{Token: token, Module: pinned, Journal: make([][]byte, 0, len(res)-3)}
+	for _, e := range res[3:] {
+		s, _ := e.(string)
+		run.Journal = append(run.Journal, []byte(s))
+	}
+	return run, nil
+}
+
+func (r *Redis) AppendJournal(ctx context.Context, id string, token int64, entries [][]byte, consume []string) error {
+	if token <= 0 {
+		return fencedError(id, token, 0)
+	}
+	args := make([]any, 0, 3+len(consume)+len(entries))
+	args = append(args, token, r.opts.MaxJournalBytes, len(consume))
+	for _, k := range consume {
+		args = append(args, k)
+	}
+	for _, e := range entries {
+		args = append(args, e)
+	}
+	res, err := r.run(ctx, appendScript, r.keys(id, "answers", "journal"), args...)
+	if err != nil {
+		return fmt.Errorf("task %s: append to the journal: %w", id, err)
+	}
+	return r.refusal(id, Working, token, res)
+}
+
+func (r *Redis) Park(ctx context.Context, id string, token int64) error {
+	if token <= 0 {
+		return fencedError(id, token, 0)
+	}
+	keys := append(r.keys(id, "input"), r.queue.stream)
+	res, err := r.run(ctx, parkScript, keys, id, token)
+	if err != nil {
+		return fmt.Errorf("task %s: park: %w", id, err)
+	}
+	return r.refusal(id, Working, token, res)
+}
+
+// refusal is the package's refusal with the replies of run calls: fenced
+// (with the current token) and full (with the size refused).
+func (r *Redis) refusal(id string, to Status, token int64, res []any) error {
+	arg := ""
+	if len(res) > 1 {
+		arg, _ = res[1].(string)
+	}
+	switch res[0] {
+	case "fenced":
+		current, _ := strconv.ParseInt(arg, 10, 64)
+		return fencedError(id, token, current)
+	case "full":
+		size, _ := strconv.ParseInt(arg, 10, 64)
+		return journalFullError(id, size, r.opts.MaxJournalBytes)
 	}
 	return refusal(id, to, "", res)
 }

@@ -93,7 +93,8 @@ func TestRedisRaceChecksBite(t *testing.T) {
 	}{
 		{"answer checked before a cancel, written after it", tasks.RacyAnswer, storetest.RaceCancelAnswer},
 		{"cancel checked before a completion, written after it", tasks.RacyCancel, storetest.RaceFinish},
-		{"restart checked before a cancel, written after it", tasks.RacyRestart, storetest.RaceRestartCancel},
+		{"run started after a cancel it checked before", tasks.RacyStartRun, storetest.RaceStartRunCancel},
+		{"outcome of a run that was taken over", tasks.UnfencedFinish, storetest.RaceTakeover},
 		{"answer to a request the task is not waiting on", tasks.UnwaitedAnswer,
 			func(ctx context.Context, s tasks.Store, _ int) error { return storetest.StaleAnswer(ctx, s) }},
 	} {
@@ -133,11 +134,19 @@ func TestRedisKeyLayout(t *testing.T) {
 	if err := s.Answer(ctx, task.ID, "a", abi.InputResponse{Result: []byte(`{"action":"accept"}`)}); err != nil {
 		t.Fatal(err)
 	}
+	run, err := s.StartRun(ctx, task.ID, "sha256:aa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendJournal(ctx, task.ID, run.Token, [][]byte{[]byte("e1"), []byte("e2")}, nil); err != nil {
+		t.Fatal(err)
+	}
 	tk := prefix + ":task:{" + task.ID + "}"
 	want := map[string]string{
 		tk:                      "hash",
 		tk + ":input":           "hash",
 		tk + ":answers":         "hash",
+		tk + ":journal":         "list",
 		prefix + ":owner:alice": "zset",
 		prefix + ":queue":       "stream",
 	}
@@ -158,6 +167,12 @@ func TestRedisKeyLayout(t *testing.T) {
 	if got := c.HKeys(ctx, tk+":answers").Val(); len(got) != 1 || got[0] != "a" {
 		t.Errorf("answers waiting %v, want [a]", got)
 	}
+	if got := c.LRange(ctx, tk+":journal", 0, -1).Val(); len(got) != 2 || got[0] != "e1" || got[1] != "e2" {
+		t.Errorf("journal %v, want [e1 e2]", got)
+	}
+	if got := c.HMGet(ctx, tk, "token", "module", "jbytes").Val(); fmt.Sprint(got) != "[1 sha256:aa 4]" {
+		t.Errorf("run fields token, module, jbytes = %v, want [1 sha256:aa 4]", got)
+	}
 	if groups := c.XInfoGroups(ctx, prefix+":queue").Val(); len(groups) != 1 || groups[0].Name != "workers" {
 		t.Errorf("queue groups %v, want workers", groups)
 	}
@@ -166,7 +181,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	if _, err := sub.Receive(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, task.ID, nil); err != nil {
+	if err := s.Complete(ctx, task.ID, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	msg, err := sub.ReceiveMessage(ctx)
@@ -176,7 +191,7 @@ func TestRedisKeyLayout(t *testing.T) {
 	if want := fmt.Sprintf(`"taskId":%q`, task.ID); !strings.Contains(msg.Payload, want) || !strings.Contains(msg.Payload, `"status":"completed"`) {
 		t.Errorf("event on %s:events = %s", prefix, msg.Payload)
 	}
-	for _, key := range []string{tk + ":input", tk + ":asked", tk + ":answers", tk + ":waiters"} {
+	for _, key := range []string{tk + ":input", tk + ":answers", tk + ":journal", tk + ":waiters"} {
 		if n := c.Exists(ctx, key).Val(); n != 0 {
 			t.Errorf("%s is left after the task ended", key)
 		}

@@ -150,6 +150,12 @@ var (
 	ErrUnavailable = errors.New("task store unavailable")
 	// ErrWatchStopped: the process stopped watching the store (shutdown).
 	ErrWatchStopped = errors.New("task watch stopped")
+	// ErrFenced: the call came from a run of the task that is no longer
+	// its latest (StartRun began another); the run must stop without
+	// recording anything.
+	ErrFenced = errors.New("another run of the task took it over")
+	// ErrJournalFull: the task's journal would outgrow the store's bound.
+	ErrJournalFull = errors.New("task journal is full")
 )
 
 // NewID returns an unguessable task id: 128 random bits, URL-safe.
@@ -159,6 +165,16 @@ func NewID() string {
 		panic(fmt.Sprintf("tasks: crypto/rand failed: %v", err)) // never happens on supported platforms
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// fencedError explains a refused call of run token.
+func fencedError(id string, token, current int64) error {
+	return fmt.Errorf("task %s: run %d is not the task's current run %d: %w", id, token, current, ErrFenced)
+}
+
+// journalFullError explains a refused journal write.
+func journalFullError(id string, size, limit int64) error {
+	return fmt.Errorf("task %s: the journal would be %d bytes, over the store's bound of %d: %w", id, size, limit, ErrJournalFull)
 }
 
 // transitionError explains a refused transition with the states involved.

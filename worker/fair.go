@@ -113,12 +113,22 @@ func (w *Worker) enter(ctx context.Context, s *slot, sh share) bool {
 	for {
 		ok, freed := w.take(sh)
 		if ok {
-			s.share, s.counted = sh, true
-			if !s.held && !w.acquire(ctx) {
-				s.leave()
-				return false
+			if !s.held {
+				select {
+				case w.slots <- struct{}{}:
+					s.held = true
+				default:
+					// Never wait for a slot holding a place: the guests
+					// holding the slots may be waiting for that place.
+					w.give(sh)
+					if !w.acquire(ctx) {
+						return false
+					}
+					s.held = true
+					continue
+				}
 			}
-			s.held = true
+			s.share, s.counted = sh, true
 			return true
 		}
 		if !parked {

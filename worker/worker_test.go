@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,7 +79,11 @@ func (f fakeTools) Lookup(name string) (host.ToolEntry, bool) {
 }
 
 func (fakeTools) LookupPrompt(string) (host.PromptEntry, bool) { return host.PromptEntry{}, false }
-func (fakeTools) LookupResource(string) (*host.Plugin, bool)   { return nil, false }
+
+func (fakeTools) Pinned(name, digest string) (*host.Plugin, error) {
+	return catalog.Pinned(name, digest)
+}
+func (fakeTools) LookupResource(string) (*host.Plugin, bool) { return nil, false }
 
 // scriptedStore is a memory store whose queue the test feeds.
 type scriptedStore struct {
@@ -103,6 +108,9 @@ func (d *delivery) Ack(context.Context) error {
 	d.once.Do(func() { close(d.acked) })
 	return nil
 }
+
+// Drop is Ack: the scripted queue hands each entry to one worker only.
+func (d *delivery) Drop(ctx context.Context) error { return d.Ack(ctx) }
 
 func (q *scriptedQueue) Enqueue(ctx context.Context, id string) error {
 	q.push(id, false)
@@ -132,12 +140,39 @@ type rig struct {
 	watcher *tasks.Watcher
 	stop    context.CancelFunc
 	stopped chan error
+	// requeued receives the tasks the store queued itself (Park); the
+	// test decides whether to hand them to the worker (resume).
+	requeued chan string
+}
+
+// resume hands the next task the store queued to the worker, and returns
+// its delivery.
+func (r *rig) resume(id string) *delivery {
+	r.t.Helper()
+	select {
+	case got := <-r.requeued:
+		if got != id {
+			r.t.Fatalf("the store queued %s, want %s", got, id)
+		}
+		return r.store.q.push(got, false)
+	case <-r.ctx.Done():
+		r.t.Fatalf("the store never queued task %s again", id)
+		return nil
+	}
 }
 
 // start runs a worker serving ft until the test ends or stopWorker. It
 // checks first, so that it runs last, that nothing the test started is
 // left running.
 func start(t *testing.T, ft worker.Tools, base tasks.Store) *rig {
+	t.Helper()
+	return startWith(t, ft, base, worker.Options{})
+}
+
+// startWith is start with the worker options opts (Store, Tools, Logger
+// and a zero Concurrency are filled in). Tasks the store itself queues
+// (tasks.Store.Park) are handed to the worker through the scripted queue.
+func startWith(t *testing.T, ft worker.Tools, base tasks.Store, opts worker.Options) *rig {
 	t.Helper()
 	storetest.CheckGoroutines(t)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -151,10 +186,29 @@ func start(t *testing.T, ft worker.Tools, base tasks.Store) *rig {
 		t.Fatal(err)
 	}
 	wctx, stop := context.WithCancel(ctx)
-	w := worker.New(worker.Options{Store: s, Tools: ft, Concurrency: 2,
-		Logger: hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn, Name: t.Name()})})
-	r := &rig{t: t, ctx: ctx, store: s, watcher: watcher, stop: stop, stopped: make(chan error, 1)}
+	opts.Store, opts.Tools = s, ft
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Warn, Name: t.Name()})
+	if opts.Concurrency == 0 {
+		opts.Concurrency = 2
+	}
+	w := worker.New(opts)
+	r := &rig{t: t, ctx: ctx, store: s, watcher: watcher, stop: stop, stopped: make(chan error, 1), requeued: make(chan string, 16)}
 	go func() { r.stopped <- w.Run(wctx) }()
+	pumped := make(chan struct{})
+	go func() {
+		defer close(pumped)
+		for {
+			d, err := base.Queue().Next(ctx)
+			if err != nil {
+				return
+			}
+			r.requeued <- d.TaskID()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-pumped
+	})
 	t.Cleanup(func() {
 		r.stopWorker()
 		cancel()
@@ -313,63 +367,35 @@ func TestCancel(t *testing.T) {
 }
 
 // TestRedelivery: the redelivery policy. A task whose worker died is run
-// again from the start when its tool is idempotent, with the questions
-// the dead run asked dropped; otherwise it fails saying why.
+// again by the next worker, idempotent or not: a new run, which replays
+// what the dead one journalled and asks its questions again; the dead run
+// is fenced off.
 func TestRedelivery(t *testing.T) {
-	// stale leaves a task as a dead worker would: asking a question of
-	// its own, with an answer to another one not yet taken.
-	stale := func(r *rig, task *tasks.Task) {
-		reqs := map[string]abi.InputRequest{
-			"elicit-dead-1": {Method: abi.MethodElicit, Params: json.RawMessage(`{"message":"from the dead run"}`)},
-			"elicit-dead-2": {Method: abi.MethodElicit, Params: json.RawMessage(`{"message":"answered, never taken"}`)},
-		}
-		if err := r.store.RequestInput(r.ctx, task.ID, reqs); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.store.Answer(r.ctx, task.ID, "elicit-dead-2", abi.InputResponse{Result: json.RawMessage(`{"action":"decline"}`)}); err != nil {
-			t.Fatal(err)
-		}
+	for _, idempotent := range []bool{true, false} {
+		t.Run(fmt.Sprintf("idempotent=%v", idempotent), func(t *testing.T) {
+			r := start(t, tools(t, "confirm_delete"), nil)
+			task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, idempotent)
+			dead, err := r.store.StartRun(r.ctx, task.ID, "") // the run of the worker that died
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := r.store.q.push(task.ID, true)
+			r.answerAll(r.asking(task.ID))
+			if got := r.finished(task.ID); got.Status != tasks.Completed || !strings.HasPrefix(resultText(t, got), "Not deleted a.txt") {
+				t.Errorf("redelivered task ended %s with %q %q", got.Status, got.Result, got.Error)
+			}
+			r.acked(d)
+			if err := r.store.Fail(r.ctx, task.ID, dead.Token, "late"); !errors.Is(err, tasks.ErrFenced) {
+				t.Errorf("outcome of the dead run: %v, want ErrFenced", err)
+			}
+		})
 	}
-
-	t.Run("idempotent runs again", func(t *testing.T) {
-		r := start(t, tools(t, "confirm_delete"), nil)
-		task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, true)
-		stale(r, task)
-		d := r.store.q.push(task.ID, true)
-		asked := r.waitFor(task.ID, func(t *tasks.Task) bool {
-			_, old := t.InputRequests["elicit-dead-1"]
-			return t.Status == tasks.InputRequired && !old
-		}, "the new run to ask")
-		if len(asked.InputRequests) != 1 {
-			t.Fatalf("the new run's task has questions %v, want its own one only", keys(asked.InputRequests))
-		}
-		r.answerAll(asked)
-		if got := r.finished(task.ID); got.Status != tasks.Completed || !strings.HasPrefix(resultText(t, got), "Not deleted a.txt") {
-			t.Errorf("re-run ended %s with %q", got.Status, got.Result)
-		}
-		r.acked(d)
-	})
-
-	t.Run("not idempotent fails", func(t *testing.T) {
-		r := start(t, tools(t, "confirm_delete"), nil)
-		task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
-		stale(r, task)
-		d := r.store.q.push(task.ID, true)
-		got := r.finished(task.ID)
-		r.acked(d)
-		if got.Status != tasks.Failed || !strings.Contains(got.Error, "stopped before it finished") || !strings.Contains(got.Error, "idempotent") {
-			t.Errorf("redelivered task ended %s: %q", got.Status, got.Error)
-		}
-		if len(got.InputRequests) != 0 {
-			t.Errorf("failed task still asks %v", keys(got.InputRequests))
-		}
-	})
 
 	t.Run("finished before the redelivery", func(t *testing.T) {
 		r := start(t, tools(t, "confirm_delete"), nil)
 		task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
 		result := json.RawMessage(`{"content":[{"type":"text","text":"done by the dead worker"}]}`)
-		if err := r.store.Complete(r.ctx, task.ID, result); err != nil {
+		if err := r.store.Complete(r.ctx, task.ID, 0, result); err != nil {
 			t.Fatal(err)
 		}
 		d := r.store.q.push(task.ID, true)
@@ -380,39 +406,113 @@ func TestRedelivery(t *testing.T) {
 	})
 }
 
-// TestStopHandsBack: a worker that stops hands idempotent tasks back to
-// the queue, started over, and fails the others; Run returns once its
-// guests have stopped, leaving no goroutine behind (start checks).
+// TestFencedRunStops: a run whose task another run took over (StartRun
+// elsewhere) stops at its next store write and records nothing: the answer
+// stays for the run that owns the task now.
+func TestFencedRunStops(t *testing.T) {
+	r := start(t, tools(t, "confirm_delete"), nil)
+	task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
+	d := r.store.q.push(task.ID, false)
+	asked := r.asking(task.ID)
+	if _, err := r.store.StartRun(r.ctx, task.ID, ""); err != nil { // another worker's run
+		t.Fatal(err)
+	}
+	r.answerAll(asked)
+	r.acked(d) // dropped
+	got, err := r.store.Get(r.ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != tasks.Working || len(got.Result) != 0 {
+		t.Errorf("after the fenced-off run stopped the task is %s with result %s, want working with none", got.Status, got.Result)
+	}
+	answers, err := r.store.AwaitAnswers(r.ctx, task.ID, keys(asked.InputRequests))
+	if err != nil || len(answers) != 1 {
+		t.Errorf("the answer for the run that owns the task: %v, %v; want it still there", answers, err)
+	}
+}
+
+// TestStopHandsBack: a worker that stops parks the tasks it holds,
+// idempotent or not: each is queued again once its question is answered,
+// to be resumed by replay. Run returns once its guests have stopped,
+// leaving no goroutine behind (start checks).
 func TestStopHandsBack(t *testing.T) {
 	r := start(t, tools(t, "confirm_delete"), nil)
 	again := r.newTask("confirm_delete", `{"filename":"a.txt"}`, true)
 	once := r.newTask("confirm_delete", `{"filename":"b.txt"}`, false)
 	da := r.store.q.push(again.ID, false)
 	do := r.store.q.push(once.ID, false)
-	r.asking(again.ID)
-	r.asking(once.ID)
+	asked := map[string]*tasks.Task{again.ID: r.asking(again.ID), once.ID: r.asking(once.ID)}
 
 	r.stopWorker()
 	r.acked(da)
 	r.acked(do)
-	if got := r.finished(once.ID); got.Status != tasks.Failed || !strings.Contains(got.Error, "shut down") || !strings.Contains(got.Error, "idempotent") {
-		t.Errorf("non-idempotent task ended %s: %q", got.Status, got.Error)
-	}
-	got, err := r.store.Get(r.ctx, again.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != tasks.Working || len(got.InputRequests) != 0 {
-		t.Errorf("idempotent task handed back as %s with questions %v, want working with none", got.Status, keys(got.InputRequests))
-	}
-	select {
-	case d := <-r.store.q.ch:
-		if d.id != again.ID || d.redelivered {
-			t.Errorf("queued after the stop: %s (redelivered %v), want %s afresh", d.id, d.redelivered, again.ID)
+	for id, before := range asked {
+		got, err := r.store.Get(r.ctx, id)
+		if err != nil {
+			t.Fatal(err)
 		}
-	default:
-		t.Errorf("the idempotent task was not queued again")
+		if got.Status != tasks.InputRequired || len(got.InputRequests) != len(before.InputRequests) {
+			t.Errorf("task handed back as %s with questions %v, want input_required with %v", got.Status, keys(got.InputRequests), keys(before.InputRequests))
+		}
+		select {
+		case id := <-r.requeued:
+			t.Errorf("task %s queued again before its question was answered", id)
+		default:
+		}
+		r.answerAll(got)
+		select {
+		case got := <-r.requeued:
+			if got != id {
+				t.Errorf("queued %s, want %s", got, id)
+			}
+		case <-r.ctx.Done():
+			t.Fatalf("task %s was not queued again once answered", id)
+		}
 	}
+}
+
+// TestEviction: a guest waiting longer than EvictAfter, or the longest
+// waiting one while more than MaxSuspended wait, is closed and its task
+// parked (the delivery is done with, the question stays); once answered
+// the task is queued again and a new run completes it with the answer.
+func TestEviction(t *testing.T) {
+	t.Run("after", func(t *testing.T) {
+		r := startWith(t, tools(t, "confirm_delete"), nil, worker.Options{EvictAfter: 10 * time.Millisecond})
+		task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
+		d := r.store.q.push(task.ID, false)
+		asked := r.asking(task.ID)
+		r.acked(d) // evicted and parked
+		if got, _ := r.store.Get(r.ctx, task.ID); got.Status != tasks.InputRequired {
+			t.Fatalf("evicted task is %s, want input_required", got.Status)
+		}
+		r.answerAll(asked)
+		d = r.resume(task.ID)
+		if got := r.finished(task.ID); got.Status != tasks.Completed || !strings.HasPrefix(resultText(t, got), "Not deleted a.txt") {
+			t.Errorf("resumed task ended %s with %q %q", got.Status, got.Result, got.Error)
+		}
+		r.acked(d)
+	})
+	t.Run("over the cap", func(t *testing.T) {
+		r := startWith(t, tools(t, "confirm_delete"), nil, worker.Options{MaxSuspended: 1, EvictAfter: time.Hour})
+		first := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
+		d1 := r.store.q.push(first.ID, false)
+		r.asking(first.ID)
+		second := r.newTask("confirm_delete", `{"filename":"b.txt"}`, false)
+		d2 := r.store.q.push(second.ID, false)
+		r.answerAll(r.asking(second.ID))
+		r.acked(d1) // the first, waiting longest, made room
+		if got := r.finished(second.ID); got.Status != tasks.Completed {
+			t.Errorf("the guest kept resident ended %s %q", got.Status, got.Error)
+		}
+		r.acked(d2)
+		r.answerAll(r.asking(first.ID))
+		d1 = r.resume(first.ID)
+		if got := r.finished(first.ID); got.Status != tasks.Completed || !strings.HasPrefix(resultText(t, got), "Not deleted a.txt") {
+			t.Errorf("resumed task ended %s with %q %q", got.Status, got.Result, got.Error)
+		}
+		r.acked(d1)
+	})
 }
 
 func TestRunStopsWhenIdle(t *testing.T) {
@@ -435,7 +535,7 @@ func newFlaky(n int64) *flakyStore {
 	return s
 }
 
-func (s *flakyStore) Complete(ctx context.Context, id string, result json.RawMessage) error {
+func (s *flakyStore) Complete(ctx context.Context, id string, token int64, result json.RawMessage) error {
 	s.tries.Add(1)
 	select {
 	case s.tried <- struct{}{}:
@@ -444,7 +544,7 @@ func (s *flakyStore) Complete(ctx context.Context, id string, result json.RawMes
 	if s.n.Load() < 0 || s.n.Add(-1) >= 0 {
 		return fmt.Errorf("redis at test: connection refused: %w", tasks.ErrUnavailable)
 	}
-	return s.Store.Complete(ctx, id, result)
+	return s.Store.Complete(ctx, id, token, result)
 }
 
 // TestStoreOutage: a result the store cannot take yet is retried until it

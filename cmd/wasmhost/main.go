@@ -108,9 +108,11 @@ type runtimeFlags struct {
 
 	// buildNetwork lets source plugin builds download modules.
 	buildNetwork bool
-	// suspendedMiB budgets the memory of guests waiting for a person;
-	// perPlugin caps one plugin's running guests.
+	// suspendedMiB budgets the memory of guests waiting for a person, and
+	// evictAfter how long one is kept; perPlugin caps one plugin's running
+	// guests.
 	suspendedMiB uint32
+	evictAfter   time.Duration
 	perPlugin    int
 	budgetMiB    int
 	fresh        bool
@@ -125,7 +127,8 @@ func (f *runtimeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "log level on stderr: trace, debug, info, warn or error")
 	cmd.Flags().StringVar(&f.grantsFile, "grants", os.Getenv("WASMHOST_GRANTS"),
 		"the operator's grants file: which hosts, directories, config and secrets each plugin may use (docs/security.md); without it nothing is granted (env WASMHOST_GRANTS)")
-	cmd.Flags().Uint32Var(&f.suspendedMiB, "suspended-memory", 8192, "memory, in MiB, that guests waiting for a person's answer may hold between them, counting each at its --memory-limit; past it a waiting guest keeps its run slot")
+	cmd.Flags().Uint32Var(&f.suspendedMiB, "suspended-memory", 8192, "memory, in MiB, that guests waiting for a person's answer may hold between them, counting each at its --memory-limit; past it the one waiting longest is evicted (closed, and resumed by replay once answered)")
+	cmd.Flags().DurationVar(&f.evictAfter, "evict-after", worker.DefaultEvictAfter, "how long a guest waiting for a person's answer stays in memory; then it is evicted: closed, its task kept in the store, and resumed by replay on any worker once answered")
 	cmd.Flags().IntVar(&f.perPlugin, "per-plugin", 0, "guests of one plugin that may run at once, so that one plugin cannot take every slot (default: half of --workers)")
 	cmd.Flags().BoolVar(&f.buildNetwork, "build-network", false, "let builds of Go source plugins download modules through GOPROXY (default: only the module cache and vendor directories)")
 	cmd.Flags().IntVar(&f.budgetMiB, "memory-budget", 0, "memory of all guests together, in MiB; past it new calls are refused (0: half the machine's memory; -1: no budget)")
@@ -154,6 +157,7 @@ func (f *runtimeFlags) logger() hclog.Logger {
 // workerOptions are the worker settings the flags decide.
 func (f *runtimeFlags) workerOptions(o worker.Options) worker.Options {
 	o.MaxSuspended = max(1, int(f.suspendedMiB/max(f.memoryMiB, 1)))
+	o.EvictAfter = f.evictAfter
 	o.PerPlugin = f.perPlugin
 	return o
 }

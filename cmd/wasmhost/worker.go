@@ -40,7 +40,7 @@ type storeFlags struct {
 func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.redisURL, "redis", "", "share tasks through Redis at URL (redis://[user:password@]host:port[/db], rediss:// for TLS) with other front ends and workers; default $"+envRedisURL+", else the embedded store (this process only)")
 	cmd.Flags().StringVar(&f.prefix, "redis-prefix", "", "start every Redis key with this; processes share tasks only with the same prefix (default $"+envRedisPrefix+", else \"wasmhost\")")
-	cmd.Flags().DurationVar(&f.claimIdle, "claim-idle", 30*time.Second, "with --redis: how long a task may go without a heartbeat from its worker process before another worker takes it over (it then re-runs idempotent tools and fails the others)")
+	cmd.Flags().DurationVar(&f.claimIdle, "claim-idle", 30*time.Second, "with --redis: how long a task may go without a heartbeat from its worker process before another worker takes it over (it then resumes it by replay)")
 }
 
 // url is the Redis URL from the flag or the environment; "" for the
@@ -102,12 +102,16 @@ and record what it asks and returns in Redis, where the front end holding
 the client's session picks it up. Start as many workers as you like, on any
 machine that reaches Redis; each needs the same plugins as the front ends.
 
-A worker that stops (SIGTERM, Ctrl-C) stops its guests: tasks of tools
-declared idempotent (annotations.idempotentHint) go back on the queue, to be
-run again from the start; other tasks fail, saying why. A worker that dies
-(kill -9, a crash, a lost machine) leaves its tasks to the others: after
+Every task keeps a journal in Redis of what its guest learnt from the host
+(answers, clock, random bytes, capability results), so any worker can resume
+it by replaying the guest to where it was. A guest waiting for a person is
+evicted after --evict-after and resumed once answered. A worker that stops
+(SIGTERM, Ctrl-C) stops its guests and hands their tasks back. A worker that
+dies (kill -9, a crash, a lost machine) leaves its tasks to the others: after
 --claim-idle without its heartbeat, another worker takes each one over and
-applies the same rule. See docs/redis.md.`,
+resumes it. A side effect that was started and not journalled is never
+repeated unless the tool is declared idempotent (annotations.idempotentHint):
+the task fails instead, saying which call. See docs/redis.md.`,
 		Example: `  # a front end that runs no guests, and two workers, all on one machine
   wasmhost serve  --redis redis://127.0.0.1:6379 --workers 0 --http 127.0.0.1:8080
   wasmhost worker --redis redis://127.0.0.1:6379 --plugins ./plugins

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -117,6 +118,29 @@ func (c *cluster) storedStatus(id string) string {
 	return c.raw.HGet(context.Background(), c.prefix+":task:{"+id+"}", "status").Val()
 }
 
+// taskField is a field of task id's hash in Redis: "token" counts the runs
+// started, "parked" is "1" while the task waits, guest evicted, for its
+// answers.
+func (c *cluster) taskField(id, field string) string {
+	return c.raw.HGet(context.Background(), c.prefix+":task:{"+id+"}", field).Val()
+}
+
+// waitRuns waits until n runs of task id have started and returns when
+// that was seen.
+func (c *cluster) waitRuns(id string, n int) time.Time {
+	c.t.Helper()
+	want := strconv.Itoa(n)
+	poll(c.t, fmt.Sprintf("run %d of task %s", n, id), func() bool { return c.taskField(id, "token") == want })
+	return time.Now()
+}
+
+// waitParked waits until task id is parked: its guest evicted, its queue
+// entry acknowledged, waiting for its answers outside the queue.
+func (c *cluster) waitParked(id string) {
+	c.t.Helper()
+	poll(c.t, "task "+id+" parked", func() bool { return c.taskField(id, "parked") == "1" && c.pendingEntries() == 0 })
+}
+
 // queued lists the tasks in the work queue, delivered or not.
 func (c *cluster) queued() []string {
 	c.t.Helper()
@@ -182,7 +206,13 @@ func (c *cluster) storeArgs(redisURL string) []string {
 // worker starts `wasmhost worker`, reaching Redis at redisURL ("" for the
 // cluster's).
 func (c *cluster) worker(name, redisURL string) *proc {
-	return startProc(c.t, name, false, append([]string{"worker", "--workers", "4"}, c.storeArgs(or(redisURL, c.url))...)...)
+	return c.workerWith(name, redisURL)
+}
+
+// workerWith is worker with extra flags, which win over the cluster's.
+func (c *cluster) workerWith(name, redisURL string, extra ...string) *proc {
+	args := append([]string{"worker", "--workers", "4"}, c.storeArgs(or(redisURL, c.url))...)
+	return startProc(c.t, name, false, append(args, extra...)...)
 }
 
 // frontEnd starts `wasmhost serve --workers 0` over stdio and connects a
@@ -294,6 +324,19 @@ func startProc(t testing.TB, name string, stdio bool, args ...string) *proc {
 	return p
 }
 
+// waitLog waits until the process has logged a line containing text, and
+// returns that line. It is for the few steps inside a process that leave no
+// other trace: a guest evicted with the embedded store, an outcome refused.
+func (p *proc) waitLog(text string) string {
+	p.t.Helper()
+	var line string
+	poll(p.t, p.name+" logging "+strconv.Quote(text), func() bool {
+		line = p.log.find(text)
+		return line != ""
+	})
+	return line
+}
+
 // kill ends the process with SIGKILL, as a crash would: no clean-up runs.
 func (p *proc) kill() {
 	p.t.Helper()
@@ -328,6 +371,31 @@ type logLines struct {
 }
 
 func newLogLines() *logLines { return &logLines{} }
+
+// find returns the first complete line containing text, or "".
+func (l *logLines) find(text string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, text) {
+			return line
+		}
+	}
+	return ""
+}
+
+// count is how many complete lines contain text.
+func (l *logLines) count(text string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, line := range l.lines {
+		if strings.Contains(line, text) {
+			n++
+		}
+	}
+	return n
+}
 
 func (l *logLines) Write(b []byte) (int, error) {
 	l.mu.Lock()

@@ -98,6 +98,51 @@
 //		guest.NeedSecret("token", "your GitHub token")
 //	}
 //
+// # Determinism
+//
+// A tool run as a task may be stopped while it waits for an answer (to
+// free its memory) or lost with its worker, and resumed later in another
+// process by replay: the host runs the same tool with the same arguments
+// from the same starting state and answers each of its host calls from the
+// task's journal, until the journal is used up. For that to be correct the
+// tool must make the same host calls, in the same order, given the same
+// answers. The host journals everything that reaches the guest through
+// it: the answers to [Elicit], [Sample], [Roots] and [Call.AskAll], the
+// results of [Call.Capability] (HTTP through guesthttp, [Call.Config];
+// [Call.Secret] by name only, its value is read again), [Call.Detach],
+// time.Now and every clock reading, time.Sleep, and crypto/rand. A tool
+// that does something else on replay fails its task with "replay diverged
+// at host call N".
+//
+// So a plugin must not:
+//
+//   - make host calls from goroutines that race each other: the order of
+//     the calls must follow from the code, not from scheduling (one
+//     goroutine asking, or goroutines joined in a fixed order, is fine);
+//   - read files under a granted directory before a question and assume
+//     they are unchanged afterwards, or decide what to ask from them: a
+//     replay reads the directory as it is then (files are not journalled);
+//     read them after the last question, or pass what matters through an
+//     answer;
+//   - depend on anything that changes between processes without asking
+//     the host: there is nothing else to read in the sandbox, but a value
+//     cached in a global by an earlier call is not there on replay (every
+//     call starts from the state after init);
+//   - expect init to be random: package init and the runtime's seeds run
+//     with a deterministic clock and a random stream derived from the
+//     module itself, the same in every process, so math/rand's top-level
+//     functions and map iteration order repeat from call to call and a key
+//     generated in init is predictable. Generate secrets in the handler,
+//     with crypto/rand.
+//
+// A side effect (an HTTP request other than GET, HEAD or OPTIONS) is
+// journalled as started before it is sent; if the worker dies before its
+// result is journalled, the task fails rather than send it again, unless
+// the tool is annotated idempotent (IdempotentHint). Log lines and progress
+// sent before the stop are not sent again. A journal is bounded (8 MiB by
+// default): reading the clock in a busy loop, or fetching large responses
+// over and over in one call, can fill it.
+//
 // # Testing
 //
 // A [Bridge] stands in for the host, so go test on the build machine can

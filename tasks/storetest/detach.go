@@ -3,6 +3,7 @@ package storetest
 import (
 	"testing"
 
+	"github.com/wasmhost/wasmhost/abi"
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
@@ -43,28 +44,54 @@ func testDetach(t *testing.T, s tasks.Store) {
 	wantErr(t, "Detach a finished task", s.Detach(ctx, call.ID), tasks.ErrTerminal, call.ID)
 }
 
-// testReask: a key may be asked again once its answer was taken, never
-// while it is pending or its answer waits.
+// testReask: a key may be asked afresh once its answer was consumed; while
+// it is pending or its answer waits, only the same question may be asked
+// again (a replay does), and that changes nothing.
 func testReask(t *testing.T, s tasks.Store) {
 	ctx := testContext(t)
 	id := create(t, ctx, s, NewTask("erin")).ID
+	run, err := s.StartRun(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := map[string]abi.InputRequest{"k": request("another question")}
 	if err := s.RequestInput(ctx, id, requests("k")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RequestInput(ctx, id, requests("k")); err == nil {
-		t.Error("asking a pending key again succeeded")
+	if err := s.RequestInput(ctx, id, other); err == nil {
+		t.Error("asking a pending key with another question succeeded")
+	}
+	before := get(t, ctx, s, id)
+	if err := s.RequestInput(ctx, id, requests("k")); err != nil {
+		t.Errorf("asking a pending key again with the same question: %v", err)
+	}
+	if d := sameTask(get(t, ctx, s, id), before); d != "" {
+		t.Errorf("asking the same question again changed the task: %s", d)
 	}
 	if err := s.Answer(ctx, id, "k", answer("first")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RequestInput(ctx, id, requests("k")); err == nil {
-		t.Error("asking a key whose answer was not taken succeeded")
+	if err := s.RequestInput(ctx, id, other); err == nil {
+		t.Error("asking a key whose answer was not consumed, with another question, succeeded")
 	}
-	if _, err := s.AwaitAnswers(ctx, id, []string{"k"}); err != nil {
+	before = get(t, ctx, s, id)
+	if err := s.RequestInput(ctx, id, requests("k")); err != nil {
+		t.Errorf("asking an answered key again with the same question: %v", err)
+	}
+	if d := sameTask(get(t, ctx, s, id), before); d != "" {
+		t.Errorf("asking an answered question again changed the task: %s", d)
+	}
+	for range 2 { // AwaitAnswers reads, it does not take
+		got, err := s.AwaitAnswers(ctx, id, []string{"k"})
+		if err != nil || !sameResponse(got["k"], answer("first")) {
+			t.Fatalf("AwaitAnswers of an answered key = %v, %v; want the first answer", got, err)
+		}
+	}
+	if err := s.AppendJournal(ctx, id, run.Token, nil, []string{"k"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RequestInput(ctx, id, requests("k")); err != nil {
-		t.Fatalf("asking again after the answer was taken: %v", err)
+	if err := s.RequestInput(ctx, id, other); err != nil {
+		t.Fatalf("asking afresh after the answer was consumed: %v", err)
 	}
 	if err := s.Answer(ctx, id, "k", answer("second")); err != nil {
 		t.Fatal(err)

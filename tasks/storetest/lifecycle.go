@@ -281,9 +281,9 @@ func testTransitions(t *testing.T, s tasks.Store) {
 		case tasks.InputRequired:
 			return s.RequestInput(ctx, id, requests("k1"))
 		case tasks.Completed:
-			return s.Complete(ctx, id, result)
+			return s.Complete(ctx, id, 0, result)
 		case tasks.Failed:
-			return s.Fail(ctx, id, "it broke")
+			return s.Fail(ctx, id, 0, "it broke")
 		case tasks.Cancelled:
 			return s.Cancel(ctx, id, "stop it")
 		}
@@ -376,8 +376,10 @@ func testInput(t *testing.T, s tasks.Store) {
 		t.Fatalf("RequestInput while input_required: %v", err)
 	}
 	for _, reused := range []string{"a", "c"} {
-		if err := s.RequestInput(ctx, id, requests(reused, "d")); err == nil {
-			t.Errorf("RequestInput reusing pending key %q succeeded", reused)
+		reqs := requests("d")
+		reqs[reused] = request("not " + reused)
+		if err := s.RequestInput(ctx, id, reqs); err == nil {
+			t.Errorf("RequestInput reusing pending key %q for another question succeeded", reused)
 		}
 	}
 	if d := sameRequests(get(t, ctx, s, id).InputRequests, requests("a", "b", "c")); d != "" {
@@ -396,8 +398,8 @@ func testInput(t *testing.T, s tasks.Store) {
 		t.Errorf("after answering b: %s", d)
 	}
 	wantErr(t, "Answer b twice", s.Answer(ctx, id, "b", answer("b2")), tasks.ErrNotPending, id)
-	if err := s.RequestInput(ctx, id, requests("b")); err == nil {
-		t.Errorf("RequestInput reusing answered key b succeeded")
+	if err := s.RequestInput(ctx, id, map[string]abi.InputRequest{"b": request("not b")}); err == nil {
+		t.Errorf("RequestInput reusing answered key b for another question succeeded")
 	}
 
 	declined := abi.InputResponse{Error: &abi.InputError{Code: abi.ErrCodeUnsupported, Message: "no elicitation"}}
@@ -425,12 +427,22 @@ func testInput(t *testing.T, s tasks.Store) {
 			t.Errorf("answer %s = %+v, want %+v", k, answers[k], w)
 		}
 	}
-	// Answers are handed out once.
+	// Answers stay until a run consumes them.
+	run, err := s.StartRun(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.AwaitAnswers(ctx, id, []string{"b"}); err != nil || !sameResponse(again["b"], answer("b")) {
+		t.Errorf("second AwaitAnswers of an unconsumed answer = %v, %v", again, err)
+	}
+	if err := s.AppendJournal(ctx, id, run.Token, [][]byte{[]byte("b answered")}, []string{"b"}); err != nil {
+		t.Fatal(err)
+	}
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	_, err = s.AwaitAnswers(short, id, []string{"b"})
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("second AwaitAnswers of a taken answer: %v, want it to block until its deadline", err)
+		t.Errorf("AwaitAnswers of a consumed answer: %v, want it to block until its deadline", err)
 	}
 
 	missing := tasks.NewID()
@@ -439,8 +451,8 @@ func testInput(t *testing.T, s tasks.Store) {
 	_, err = s.AwaitAnswers(ctx, missing, []string{"x"})
 	wantErr(t, "AwaitAnswers unknown task", err, tasks.ErrNotFound, missing)
 	for name, finish := range map[string]func() error{
-		"Complete": func() error { return s.Complete(ctx, missing, nil) },
-		"Fail":     func() error { return s.Fail(ctx, missing, "x") },
+		"Complete": func() error { return s.Complete(ctx, missing, 0, nil) },
+		"Fail":     func() error { return s.Fail(ctx, missing, 0, "x") },
 		"Cancel":   func() error { return s.Cancel(ctx, missing, "x") },
 	} {
 		wantErr(t, name+" unknown task", finish(), tasks.ErrNotFound, missing)

@@ -42,8 +42,8 @@ type finisher struct {
 
 var (
 	resultJSON = json.RawMessage(`{"content":[{"type":"text","text":"done"}]}`)
-	complete   = finisher{tasks.Completed, func(ctx context.Context, s tasks.Store, id string) error { return s.Complete(ctx, id, resultJSON) }}
-	fail       = finisher{tasks.Failed, func(ctx context.Context, s tasks.Store, id string) error { return s.Fail(ctx, id, "failed") }}
+	complete   = finisher{tasks.Completed, func(ctx context.Context, s tasks.Store, id string) error { return s.Complete(ctx, id, 0, resultJSON) }}
+	fail       = finisher{tasks.Failed, func(ctx context.Context, s tasks.Store, id string) error { return s.Fail(ctx, id, 0, "failed") }}
 	cancel     = finisher{tasks.Cancelled, func(ctx context.Context, s tasks.Store, id string) error { return s.Cancel(ctx, id, "cancelled") }}
 )
 
@@ -263,6 +263,10 @@ func StaleAnswer(ctx context.Context, s tasks.Store) error {
 	if err := s.Create(ctx, task); err != nil {
 		return err
 	}
+	run, err := s.StartRun(ctx, id, "")
+	if err != nil {
+		return err
+	}
 	if err := s.Answer(ctx, id, "k1", answer("early")); !errors.Is(err, tasks.ErrNotPending) {
 		return fmt.Errorf("answer while working with nothing asked: %v, want ErrNotPending", err)
 	}
@@ -305,6 +309,9 @@ func StaleAnswer(ctx context.Context, s tasks.Store) error {
 		return err
 	} else if !sameResponse(got["k1"], answer("k1")) || !sameResponse(got["k2"], answer("k2")) {
 		return fmt.Errorf("guest got %s and %s, want the first answers", got["k1"].Result, got["k2"].Result)
+	}
+	if err := s.AppendJournal(ctx, id, run.Token, nil, []string{"k1", "k2"}); err != nil {
+		return err
 	}
 	// The task moves on to a new question; answers to the old ones are stale.
 	if err := s.RequestInput(ctx, id, requests("k3")); err != nil {

@@ -3,9 +3,9 @@
 // the same. It is a test helper; production code never imports it.
 //
 // Run runs everything. The race checks (RaceFinish, RaceCancelAnswer,
-// RaceAnswerAnswer, RaceRestartCancel, StaleAnswer) are exported on their
-// own as well, so that a store's own tests can show they catch a
-// deliberately broken store.
+// RaceAnswerAnswer, RaceStartRunCancel, RaceTakeover, StaleAnswer) are
+// exported on their own as well, so that a store's own tests can show they
+// catch a deliberately broken store.
 package storetest
 
 import (
@@ -41,7 +41,12 @@ func Run(t *testing.T, newStore func(t *testing.T) tasks.Store) {
 		{"Input", testInput},
 		{"Reask", testReask},
 		{"Detach", testDetach},
-		{"Restart", testRestart},
+		{"Runs", testRuns},
+		{"Fencing", testFencing},
+		{"Consume", testConsume},
+		{"Park", testPark},
+		{"StartRunKeepsQuestions", testStartRunKeepsQuestions},
+		{"JournalBound", testJournalBound},
 		{"AwaitWakes", testAwaitWakes},
 		{"Expiry", testExpiry},
 		{"Races", testRaces},

@@ -140,7 +140,7 @@ func testExpiry(t *testing.T, s tasks.Store) {
 	wantErr(t, "Answer expired", s.Answer(ctx, short.ID, "k", answer("k")), tasks.ErrNotFound, short.ID)
 	wantErr(t, "RequestInput expired", s.RequestInput(ctx, short.ID, requests("j")), tasks.ErrNotFound, short.ID)
 	wantErr(t, "Cancel expired", s.Cancel(ctx, short.ID, "x"), tasks.ErrNotFound, short.ID)
-	wantErr(t, "Complete expired", s.Complete(ctx, short.ID, nil), tasks.ErrNotFound, short.ID)
+	wantErr(t, "Complete expired", s.Complete(ctx, short.ID, 0, nil), tasks.ErrNotFound, short.ID)
 	page, _, err := s.List(ctx, "alice", "", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +233,7 @@ func testWatch(t *testing.T, s tasks.Store) {
 		func() error {
 			return s.Publish(ctx, tasks.Event{Kind: tasks.EventProgress, TaskID: id, Data: progData})
 		},
-		func() error { return s.Complete(ctx, id, resultJSON) },
+		func() error { return s.Complete(ctx, id, 0, resultJSON) },
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
@@ -340,7 +340,7 @@ func testWatcher(t *testing.T, s tasks.Store) {
 	if err := s.Answer(ctx, id, "a", answer("a")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Complete(ctx, id, resultJSON); err != nil {
+	if err := s.Complete(ctx, id, 0, resultJSON); err != nil {
 		t.Fatal(err)
 	}
 	if got := receive(t, ctx, done, "Wait for the end"); got.err != nil || got.task.Status != tasks.Completed || !sameJSON(got.task.Result, resultJSON) {

@@ -19,7 +19,7 @@ var calls int
 var object = json.RawMessage(`{"type":"object"}`)
 
 func init() {
-	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count", "elicit_loop", "hog", "sandbox"} {
+	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count", "elicit_loop", "hog", "sandbox", "log_elicit"} {
 		gt.Tools = append(gt.Tools, abi.Tool{Name: name, InputSchema: object})
 	}
 	gt.Tools[0].TaskSupport = abi.TaskOptional
@@ -55,6 +55,19 @@ func handle(name string, args []byte) uint64 {
 		}
 		b, _ := json.Marshal(resp)
 		return gt.Text(string(b))
+	case "log_elicit":
+		// Talks to the client, sleeps, then asks: what replay must keep
+		// quiet and fast.
+		gt.Log(abi.LogInfo, "about to ask")
+		gt.Progress(abi.Progress{Progress: 1, Total: 2})
+		time.Sleep(time.Millisecond)
+		asked := time.Now()
+		resp, st := gt.Elicit(json.RawMessage(`{"message":"go on?"}`))
+		if st < 0 {
+			return gt.Text(fmt.Sprintf("status %d", st))
+		}
+		b, _ := json.Marshal(resp)
+		return gt.Text(fmt.Sprintf("%s, asked at %s", b, asked.Format(time.RFC3339Nano)))
 	case "ask":
 		var in struct{ N int }
 		json.Unmarshal(args, &in)
