@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/grants"
 )
 
 // memJournal is a Recorder held in memory: past is what earlier runs
@@ -539,5 +542,60 @@ func BenchmarkResumeEvicted(b *testing.B) {
 			b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "resume-p50-ms")
 			b.ReportMetric(float64(len(parked)), "journal-entries")
 		})
+	}
+}
+
+// TestReplayReopensAPersonsDirectory: a directory a person allowed for one
+// call ("once") is part of that call's history. A replay after an eviction
+// at a later question sees it mounted again without asking, and the call
+// carries on where it stopped.
+func TestReplayReopensAPersonsDirectory(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	rootJSON, _ := json.Marshal(root)
+	file := filepath.Join(t.TempDir(), "grants.json")
+	if err := os.WriteFile(file, []byte(`{"ask": true, "askDirsRoot": `+string(rootJSON)+`, "plugins": {"notes": {}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := grants.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newRuntime(t, Options{Grants: pol})
+	p := loadExample(t, r, "notes")
+	note := filepath.Join(root, "notes", "notes", "shopping.md")
+	if err := os.MkdirAll(filepath.Dir(note), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(note, []byte("milk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := json.RawMessage(`{"name":"shopping"}`)
+
+	// The person allows /notes once; the guest is then evicted at the
+	// confirmation.
+	var asked []abi.InputRequest
+	first := newRecEnv(nil, func(_ context.Context, reqs []abi.InputRequest) ([]abi.InputResponse, error) {
+		asked = append(asked, reqs...)
+		if len(asked) == 1 {
+			return []abi.InputResponse{{Result: json.RawMessage(`{"action":"accept","content":{"decision":"once"}}`)}}, nil
+		}
+		return nil, fmt.Errorf("parked: %w", ErrEvicted)
+	})
+	if _, err := p.Call(ctx, "delete_note", args, first); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("first run: %v (asked %d), want ErrEvicted at the confirmation", err, len(asked))
+	}
+
+	// The resumed run asks only the confirmation, and the yes deletes.
+	asked = nil
+	resumed := newRecEnv(first.all(), answer(&asked, `{"confirm":true}`))
+	if got := resultText(t)(p.Call(ctx, "delete_note", args, resumed)); got != "Deleted shopping" {
+		t.Fatalf("resumed call: %q", got)
+	}
+	if len(asked) != 1 {
+		t.Errorf("the resumed call asked %d questions, want the confirmation only", len(asked))
+	}
+	if _, err := os.Stat(note); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the note is still there: %v", err)
 	}
 }
