@@ -214,8 +214,10 @@ var (
 	Unreachable = []byte{0x00}
 	// LoopSometimes loops forever on every other run, at random: it asks
 	// random_get (a [Plugin] with Random) for one byte at address 0 and
-	// loops if its low bit is set. An _initialize like it passes a load now
-	// and then, and hangs a later instance.
+	// loops if its low bit is set. As an _initialize, it shows that a
+	// start is deterministic: the host seeds the random stream a guest sees
+	// before its first call from the module's digest, so one module loops
+	// at every start or at none.
 	LoopSometimes = append([]byte{
 		0x41, 0x00, 0x41, 0x01, 0x10, 0x03, 0x1a, // random_get(0, 1); drop the errno
 		0x41, 0x00, 0x2d, 0x00, 0x00, // i32.load8_u [0]
