@@ -219,3 +219,20 @@ func TestToolCap(t *testing.T) {
 		t.Fatalf("quick ended %s: %s", got.Status, got.Result)
 	}
 }
+
+// TestParkedCallsNoDeadlock: more calls of one plugin than its share, run
+// slots and parking places together; each guest asks and waits. Every one
+// gets to ask: a call that won its plugin's place never waits for a run
+// slot held by calls waiting for that place.
+func TestParkedCallsNoDeadlock(t *testing.T) {
+	r := startWith(t, tools(t, "confirm_delete"), nil, worker.Options{Concurrency: 2, PerPlugin: 1, MaxParked: 1, EvictAfter: time.Hour})
+	var ids []string
+	for i := range 14 {
+		task := r.newTask("confirm_delete", fmt.Sprintf(`{"filename":"f%d.txt"}`, i), false)
+		r.store.q.push(task.ID, false)
+		ids = append(ids, task.ID)
+	}
+	for _, id := range ids {
+		r.asking(id)
+	}
+}

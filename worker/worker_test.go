@@ -432,6 +432,28 @@ func TestFencedRunStops(t *testing.T) {
 	}
 }
 
+// TestReplayDiverged: a task whose journal does not match what its guest
+// does on replay (here: a journal recorded for another question) fails
+// saying so; the guest never gets an answer meant for another call.
+func TestReplayDiverged(t *testing.T) {
+	r := start(t, tools(t, "confirm_delete"), nil)
+	task := r.newTask("confirm_delete", `{"filename":"a.txt"}`, false)
+	run, err := r.store.StartRun(r.ctx, task.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := []byte(`{"k":"input","h":"sha256:recorded-for-another-question","r":[{"result":{"action":"accept","content":{"confirm":true}}}]}`)
+	if err := r.store.AppendJournal(r.ctx, task.ID, run.Token, [][]byte{entry}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d := r.store.q.push(task.ID, true)
+	got := r.finished(task.ID)
+	r.acked(d)
+	if got.Status != tasks.Failed || !strings.Contains(got.Error, "diverged") || !strings.Contains(got.Error, "deterministic") {
+		t.Errorf("task with a journal of another call ended %s: %q %s, want failed saying the replay diverged", got.Status, got.Error, got.Result)
+	}
+}
+
 // TestStopHandsBack: a worker that stops parks the tasks it holds,
 // idempotent or not: each is queued again once its question is answered,
 // to be resumed by replay. Run returns once its guests have stopped,

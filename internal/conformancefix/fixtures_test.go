@@ -189,8 +189,8 @@ func TestCore(t *testing.T) {
 			}
 		}},
 		{tool: "test_sampling", args: `{"prompt":"Test prompt for sampling"}`,
-			env:  &env{script: map[string][]string{"": {`{"role":"assistant","content":{"type":"text","text":"This is a test response from the client"},"model":"test-model","stopReason":"endTurn"}`}}},
-			want: "LLM response: This is a test response from the client", wantKeys: "",
+			env:  &env{script: map[string][]string{"sampling-1": {`{"role":"assistant","content":{"type":"text","text":"This is a test response from the client"},"model":"test-model","stopReason":"endTurn"}`}}},
+			want: "LLM response: This is a test response from the client", wantKeys: "sampling-1",
 			check: func(t *testing.T, _ *abi.CallResult, e *env) {
 				want := `{"messages":[{"role":"user","content":{"type":"text","text":"Test prompt for sampling"}}],"maxTokens":100}`
 				if len(e.batches) != 1 || e.batches[0][0].Method != abi.MethodSample || string(e.batches[0][0].Params) != want {
@@ -198,21 +198,23 @@ func TestCore(t *testing.T) {
 				}
 			}},
 		{tool: "test_elicitation", args: `{"message":"Please provide your information"}`,
-			env:  &env{script: map[string][]string{"": {`{"action":"accept","content":{"username":"testuser","email":"test@example.com"}}`}}},
-			want: `User response: action=accept, content={"username":"testuser","email":"test@example.com"}`,
+			env:      &env{script: map[string][]string{"elicitation-1": {`{"action":"accept","content":{"username":"testuser","email":"test@example.com"}}`}}},
+			want:     `User response: action=accept, content={"username":"testuser","email":"test@example.com"}`,
+			wantKeys: "elicitation-1",
 			check: func(t *testing.T, _ *abi.CallResult, e *env) {
 				want := `{"message":"Please provide your information","requestedSchema":{"type":"object","properties":{` +
 					`"username":{"type":"string","description":"User's response"},"email":{"type":"string","description":"User's email address"}},` +
 					`"required":["username","email"]}}`
-				if got := string(e.params("")); got != want {
+				if got := string(e.params("elicitation-1")); got != want {
 					t.Errorf("params:\n%s\nwant:\n%s", got, want)
 				}
 			}},
 		{tool: "test_elicitation_sep1034_defaults", args: `{}`,
-			env:  &env{script: map[string][]string{"": {`{"action":"accept","content":{"name":"Jane Smith","age":25,"score":88,"status":"inactive","verified":false}}`}}},
-			want: `Elicitation completed: action=accept, content={"name":"Jane Smith","age":25,"score":88,"status":"inactive","verified":false}`,
+			env:      &env{script: map[string][]string{"elicitation-1": {`{"action":"accept","content":{"name":"Jane Smith","age":25,"score":88,"status":"inactive","verified":false}}`}}},
+			want:     `Elicitation completed: action=accept, content={"name":"Jane Smith","age":25,"score":88,"status":"inactive","verified":false}`,
+			wantKeys: "elicitation-1",
 			check: func(t *testing.T, _ *abi.CallResult, e *env) {
-				props := requestedProperties(t, e.params(""))
+				props := requestedProperties(t, e.params("elicitation-1"))
 				for name, want := range map[string]string{
 					"name": `"string" "John Doe"`, "age": `"integer" 30`, "score": `"number" 95.5`,
 					"status": `"string" "active"`, "verified": `"boolean" true`,
@@ -226,10 +228,11 @@ func TestCore(t *testing.T) {
 				}
 			}},
 		{tool: "test_elicitation_sep1330_enums", args: `{}`,
-			env:  &env{script: map[string][]string{"": {`{"action":"accept","content":{"untitledSingle":"option1","titledMulti":["value2"]}}`}}},
-			want: `Elicitation completed: action=accept, content={"titledMulti":["value2"],"untitledSingle":"option1"}`,
+			env:      &env{script: map[string][]string{"elicitation-1": {`{"action":"accept","content":{"untitledSingle":"option1","titledMulti":["value2"]}}`}}},
+			want:     `Elicitation completed: action=accept, content={"titledMulti":["value2"],"untitledSingle":"option1"}`,
+			wantKeys: "elicitation-1",
 			check: func(t *testing.T, _ *abi.CallResult, e *env) {
-				checkEnums(t, requestedProperties(t, e.params("")))
+				checkEnums(t, requestedProperties(t, e.params("elicitation-1")))
 			}},
 		{tool: "json_schema_2020_12_tool", args: `{"name":"x","email":"x@example.com"}`, want: "JSON Schema 2020-12 tool called"},
 		{tool: "test_x_mcp_header", args: `{"region":"Hello","level":2}`, want: "region=Hello"},
@@ -301,7 +304,8 @@ func TestStateless(t *testing.T) {
 	p := load(t, "stateless")
 	run(t, p, []call{
 		{name: "missing capability", tool: "test_missing_capability", args: `{}`,
-			env: &env{script: map[string][]string{"": {unsupported}}},
+			env:      &env{script: map[string][]string{"sampling-1": {unsupported}}},
+			wantKeys: "sampling-1",
 			check: func(t *testing.T, res *abi.CallResult, _ *env) {
 				e := res.Error
 				if e == nil || e.Code != -32021 || e.Message == "" || string(e.Data) != `{"requiredCapabilities":{"sampling":{}}}` {
@@ -309,8 +313,8 @@ func TestStateless(t *testing.T) {
 				}
 			}},
 		{name: "capability present", tool: "test_missing_capability", args: `{}`,
-			env:  &env{script: map[string][]string{"": {hello}}},
-			want: "Sampling response: Hello there!",
+			env:  &env{script: map[string][]string{"sampling-1": {hello}}},
+			want: "Sampling response: Hello there!", wantKeys: "sampling-1",
 			check: func(t *testing.T, res *abi.CallResult, _ *env) {
 				if res.Error != nil {
 					t.Errorf("error = %+v, want none", res.Error)
