@@ -1,8 +1,10 @@
 // Package elicit relays a guest's input requests (elicitation, sampling,
 // roots) to the client that owns its task, and the answers back to the
 // guest, through the task Store. The worker side (GuestEnv) turns a blocked
-// guest into a task in input_required; the front-end side (Relay) pushes
-// pending requests to clients that take server-to-client requests.
+// guest into a task in input_required and keeps the task's journal of what
+// the guest learnt (host.Recorder), so that any worker can resume it by
+// replay; the front-end side (Relay) pushes pending requests to clients
+// that take server-to-client requests.
 //
 // It must not reach into MCP sessions or wasm instances: clients are seen
 // through the Client interface, guests through host.Env.

@@ -90,6 +90,8 @@ func serve(ctx context.Context, rf *runtimeFlags, sf *storeFlags, hf *httpFlags,
 	switch {
 	case workers < 0:
 		return fmt.Errorf("--workers %d: want 0 or more", workers)
+	case rf.evictAfter <= 0:
+		return fmt.Errorf("--evict-after %s: must be positive (e.g. 30s)", rf.evictAfter)
 	case workers == 0 && sf.url() == "":
 		return errors.New("--workers 0 runs no tool calls here, and with the embedded store no other process can: pass --redis URL and start \"wasmhost worker\" processes, or give --workers 1 or more")
 	}

@@ -138,6 +138,9 @@ func runWorker(ctx context.Context, rf *runtimeFlags, sf *storeFlags, pluginsDir
 	if workers < 1 {
 		return fmt.Errorf("--workers %d: a worker runs at least one call at a time", workers)
 	}
+	if rf.evictAfter <= 0 {
+		return fmt.Errorf("--evict-after %s: must be positive (e.g. 30s)", rf.evictAfter)
+	}
 	logger := rf.logger()
 	stop, err := startCPUProfile()
 	if err != nil {

@@ -32,6 +32,8 @@ func TestStoreFlagErrors(t *testing.T) {
 		{"negative workers", "", []string{"serve", "--plugins", "../../plugins", "--workers", "-1"}, []string{"--workers -1"}},
 		{"worker with no slots", "", []string{"worker", "--plugins", "../../plugins", "--redis", dead, "--workers", "0"}, []string{"--workers 0"}},
 		{"claim-idle not positive", "", []string{"serve", "--plugins", "../../plugins", "--redis", dead, "--claim-idle", "0s"}, []string{"--claim-idle"}},
+		{"evict-after not positive", "", []string{"serve", "--plugins", "../../plugins", "--evict-after", "0s"}, []string{"--evict-after"}},
+		{"worker evict-after not positive", "", []string{"worker", "--plugins", "../../plugins", "--redis", dead, "--evict-after", "-1s"}, []string{"--evict-after"}},
 		{"serve, Redis unreachable", "", []string{"serve", "--plugins", "../../plugins", "--redis", dead}, []string{dead, "redis-server"}},
 		{"worker, Redis unreachable", "", []string{"worker", "--plugins", "../../plugins", "--redis", dead}, []string{dead, "redis-server"}},
 		{"worker, Redis URL from the environment", dead, []string{"worker", "--plugins", "../../plugins"}, []string{dead, "redis-server"}},
