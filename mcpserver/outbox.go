@@ -411,10 +411,13 @@ var logLevels = map[mcp.LoggingLevel]int{
 	"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7,
 }
 
-// setLogLevel records what logging/setLevel asked for.
+// setLogLevel records what logging/setLevel asked for, and makes the
+// session due to be kept again (keepSession) so that a front end taking
+// it over knows the new level.
 func (sess *session) setLogLevel(level mcp.LoggingLevel) {
 	sess.mu.Lock()
 	sess.logLevel = level
+	sess.saved = time.Time{}
 	sess.mu.Unlock()
 }
 

@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +252,104 @@ func TestHTTPSessionMovesToAnotherFrontEnd(t *testing.T) {
 	second := nextEvent(t, resumed, func(ev sseEvent) bool { return ev.id != "" })
 	if !isProgress(2)(second) {
 		t.Fatalf("first event after resuming on the other front end: %+v, want progress 2", second)
+	}
+}
+
+// releaseNotes calls release_notes (whose guest logs at info) and returns
+// the log levels of the notifications/message that came before its result.
+func releaseNotes(t *testing.T, h *httpSession) []string {
+	t.Helper()
+	events := h.post("tools/call", map[string]any{
+		"name":      "release_notes",
+		"arguments": map[string]any{"version": "v1", "commits": []string{"feat: a"}, "audience": "developers"},
+	}, true)
+	if m := events[len(events)-1].msg; m.Error != nil || m.Result == nil {
+		t.Fatalf("tools/call: %+v", events)
+	}
+	var levels []string
+	for _, ev := range events {
+		var p struct{ Level string }
+		if ev.msg.Method == "notifications/message" && json.Unmarshal(ev.msg.Params, &p) == nil {
+			levels = append(levels, p.Level)
+		}
+	}
+	return levels
+}
+
+// A client's log level moves with its session: set on front end A, it holds
+// on front end B once A is gone, in wasmhost's filter and go-sdk's alike,
+// without the client setting it again.
+func TestHTTPSessionKeepsLogLevelOnAnotherFrontEnd(t *testing.T) {
+	for level, want := range map[string]bool{"info": true, "error": false} {
+		t.Run(level, func(t *testing.T) {
+			store := storeFor(t, "redis")
+			r := store.(*tasks.Redis)
+			serve := func() *httptest.Server {
+				_, srv, _ := newServer(t, store)
+				hs := httptest.NewServer(srv.HTTPHandler(mcpserver.HTTPOptions{EventStore: r.EventStore(tasks.StreamRetention{}), Sessions: r}))
+				t.Cleanup(hs.Close)
+				return hs
+			}
+			a, b := serve(), serve()
+
+			h := &httpSession{t: t, url: a.URL}
+			h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
+			h.post("notifications/initialized", map[string]any{}, false)
+			h.post("logging/setLevel", map[string]any{"level": level}, true)
+			a.Close() // front end A is gone
+
+			h.url = b.URL
+			levels := releaseNotes(t, h)
+			if got := slices.Contains(levels, "info"); got != want {
+				t.Fatalf("level %s set on A: B sent log lines at %v, want an info line %v", level, levels, want)
+			}
+		})
+	}
+}
+
+// The kept session record is hostile input: one too large, malformed or
+// carrying a header-breaking protocol version is not taken over (404, the
+// client starts afresh); an unknown log level is ignored (no log lines).
+func TestHTTPSessionTakeoverChecksKeptRecord(t *testing.T) {
+	store := storeFor(t, "redis")
+	r := store.(*tasks.Redis)
+	_, srv, _ := newServer(t, store)
+	hs := httptest.NewServer(srv.HTTPHandler(mcpserver.HTTPOptions{EventStore: r.EventStore(tasks.StreamRetention{}), Sessions: r}))
+	t.Cleanup(hs.Close)
+	init := `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}`
+	ctx := context.Background()
+
+	for i, record := range []string{
+		`not json`,
+		`{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"0"}}`, // bare params: no initialize
+		`{"initialize":"2025-11-25"}`,
+		`{"initialize":{"protocolVersion":"2025-11-25\r\nX-Injected: 1","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`,
+		`{"initialize":` + init + `,"logLevel":"info","pad":"` + strings.Repeat("x", 64<<10) + `"}`,
+	} {
+		id := fmt.Sprintf("HOSTILE%d", i)
+		if err := r.SaveSession(ctx, id, []byte(record), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, hs.URL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		req.Header.Set("Mcp-Session-Id", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("record %d: HTTP %d, want 404", i, resp.StatusCode)
+		}
+	}
+
+	if err := r.SaveSession(ctx, "UNKNOWNLEVEL", []byte(`{"initialize":`+init+`,"logLevel":"verbose\"}"}`), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	h := &httpSession{t: t, url: hs.URL, id: "UNKNOWNLEVEL"}
+	if levels := releaseNotes(t, h); len(levels) != 0 {
+		t.Fatalf("a kept unknown log level let log lines through: %v", levels)
 	}
 }

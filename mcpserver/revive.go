@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // SessionStore keeps what a front end needs to take over a stateful HTTP
 // session that another front end (or an earlier run of this one) served:
-// its initialize params. *tasks.Redis is one.
+// its initialize params and log level (keptSession). *tasks.Redis is one.
 type SessionStore interface {
 	SaveSession(ctx context.Context, id string, data []byte, ttl time.Duration) error
 	LoadSession(ctx context.Context, id string) ([]byte, error)
@@ -41,8 +44,20 @@ func validSessionID(id string) bool {
 	}) < 0
 }
 
-// keepSession saves an HTTP session's initialize params, again every
-// quarter of the session timeout while it is used, so that a front end
+// keptSession is what the session store keeps of a stateful HTTP session:
+// what a front end replays to take it over.
+type keptSession struct {
+	Initialize json.RawMessage  `json:"initialize"`         // the client's initialize params
+	LogLevel   mcp.LoggingLevel `json:"logLevel,omitempty"` // from logging/setLevel
+}
+
+// maxKeptSession bounds a kept session, both ways: a client's initialize
+// params larger than this are not kept, a stored value larger is not read.
+const maxKeptSession = 64 << 10
+
+// keepSession saves an HTTP session's initialize params and log level,
+// again every quarter of the session timeout while it is used and at once
+// after logging/setLevel (setLogLevel makes it due), so that a front end
 // sharing the store can take it over.
 func (s *Server) keepSession(ctx context.Context, sess *session) {
 	st := s.sessionStore
@@ -55,6 +70,7 @@ func (s *Server) keepSession(ctx context.Context, sess *session) {
 	if due {
 		sess.saved = now
 	}
+	level := sess.logLevel
 	sess.mu.Unlock()
 	if !due {
 		return
@@ -63,7 +79,14 @@ func (s *Server) keepSession(ctx context.Context, sess *session) {
 	if p == nil {
 		return
 	}
-	data, err := json.Marshal(p)
+	var data []byte
+	init, err := json.Marshal(p)
+	if err == nil {
+		data, err = json.Marshal(keptSession{Initialize: init, LogLevel: level})
+	}
+	if err == nil && len(data) > maxKeptSession {
+		err = fmt.Errorf("its record is %d bytes, over %d", len(data), maxKeptSession)
+	}
 	if err == nil {
 		err = st.SaveSession(context.WithoutCancel(ctx), sess.owner, data, s.sessionTTL)
 	}
@@ -72,12 +95,41 @@ func (s *Server) keepSession(ctx context.Context, sess *session) {
 	}
 }
 
+// loadKeptSession decodes and checks a kept session. The stored value is
+// hostile (anyone who can write to the Redis can change it): it is bounded,
+// its initialize params must be an object with a plain protocol version
+// (the replay puts it in a header), and a log level MCP does not define is
+// dropped.
+func loadKeptSession(data []byte) (k keptSession, protocolVersion string, ok bool) {
+	if len(data) > maxKeptSession || json.Unmarshal(data, &k) != nil {
+		return k, "", false
+	}
+	var p struct {
+		ProtocolVersion string `json:"protocolVersion"`
+	}
+	if len(k.Initialize) == 0 || k.Initialize[0] != '{' || json.Unmarshal(k.Initialize, &p) != nil || !validProtocolVersion(p.ProtocolVersion) {
+		return k, "", false
+	}
+	if _, known := logLevels[k.LogLevel]; !known {
+		k.LogLevel = ""
+	}
+	return k, p.ProtocolVersion, true
+}
+
+// validProtocolVersion accepts MCP's dated versions (2025-11-25).
+func validProtocolVersion(v string) bool {
+	if v == "" || len(v) > 32 {
+		return false
+	}
+	return strings.IndexFunc(v, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '-') }) < 0
+}
+
 // revive recreates in go-sdk a session this process does not know but the
 // session store does, under the same id: it replays the session's
-// initialize with that id forced, then notifications/initialized. Its
-// tasks (owned by the session id) and its kept streams (the event store)
-// are then reachable as before; its log level is not (the client sets it
-// again).
+// initialize with that id forced, then notifications/initialized, then
+// the client's logging/setLevel if it had set one (so that go-sdk's own
+// log filter and ours agree). Its tasks (owned by the session id), its
+// kept streams (the event store) and its log level are then as before.
 func (s *Server) revive(r *http.Request, h http.Handler, id string) {
 	if s.sessionStore == nil || !validSessionID(id) || s.sessionOf(id) != nil {
 		return
@@ -87,10 +139,9 @@ func (s *Server) revive(r *http.Request, h http.Handler, id string) {
 	if err != nil {
 		return // unknown: go-sdk answers 404 and the client starts afresh
 	}
-	var p struct {
-		ProtocolVersion string `json:"protocolVersion"`
-	}
-	if json.Unmarshal(data, &p) != nil {
+	kept, protocolVersion, ok := loadKeptSession(data)
+	if !ok {
+		s.logger.Warn("not taking over an HTTP session: its kept record is malformed", "session", id)
 		return
 	}
 	s.reviveMu.Lock()
@@ -111,13 +162,13 @@ func (s *Server) revive(r *http.Request, h http.Handler, id string) {
 		req.RemoteAddr = r.RemoteAddr
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", p.ProtocolVersion)
+		req.Header.Set("Mcp-Protocol-Version", protocolVersion)
 		if sessionID != "" {
 			req.Header.Set("Mcp-Session-Id", sessionID)
 		}
 		h.ServeHTTP(&discardWriter{header: http.Header{}}, req)
 	}
-	post("", map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": json.RawMessage(data)})
+	post("", map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": kept.Initialize})
 	s.idMu.Lock()
 	forced := s.forcedID
 	s.forcedID = ""
@@ -126,6 +177,9 @@ func (s *Server) revive(r *http.Request, h http.Handler, id string) {
 		return // go-sdk made no session
 	}
 	post(id, map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized", "params": map[string]any{}})
+	if kept.LogLevel != "" {
+		post(id, map[string]any{"jsonrpc": "2.0", "id": 1, "method": "logging/setLevel", "params": map[string]any{"level": kept.LogLevel}})
+	}
 	s.logger.Info("took over HTTP session from the session store", "session", id)
 }
 

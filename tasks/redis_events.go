@@ -154,7 +154,7 @@ func escapeGlob(s string) string {
 }
 
 // SaveSession keeps what a front end needs to take an HTTP session over
-// (its initialize params) for ttl, under P:session:{id}.
+// (its initialize params and log level, as mcpserver encodes them) for ttl, under P:session:{id}.
 func (r *Redis) SaveSession(ctx context.Context, id string, data []byte, ttl time.Duration) error {
 	if err := r.client.Set(ctx, r.opts.Prefix+":session:{"+id+"}", data, ttl).Err(); err != nil {
 		return fmt.Errorf("keep session %s: %w", id, r.fail(ctx, err))
