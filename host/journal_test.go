@@ -541,3 +541,35 @@ func BenchmarkResumeEvicted(b *testing.B) {
 		})
 	}
 }
+
+// TestJournalAskForCapability: a person asked whether the plugin may reach
+// a host is part of that capability call: replay is not asked again.
+func TestJournalAskForCapability(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRuntime(t, Options{Grants: policy(t, `"ask": true, `, `{}`)})
+	p := load(t, r, "capable")
+	args := json.RawMessage(`{"url":"https://localhost/hello"}`)
+	var asked []abi.InputRequest
+	rec := newRecEnv(nil, answer(&asked, `{"decision":"once"}`))
+	want, err := p.Call(ctx, "fetch", args, rec)
+	if err != nil || len(asked) != 1 {
+		t.Fatalf("recording run: %v after %d questions", err, len(asked))
+	}
+	var kinds []string
+	for _, e := range rec.all() {
+		var je journalEntry
+		json.Unmarshal(e, &je)
+		kinds = append(kinds, je.Kind)
+	}
+	if strings.Join(kinds, ",") != "ask,cap" {
+		t.Errorf("journal kinds %q, want the question, then the result", kinds)
+	}
+	asked = nil
+	got, err := p.Call(ctx, "fetch", args, newRecEnv(rec.all(), answer(&asked, `{"decision":"deny"}`)))
+	if err != nil || len(asked) != 0 {
+		t.Fatalf("replay: %v after %d questions", err, len(asked))
+	}
+	if w, g := string(want.StructuredContent), string(got.StructuredContent); w != g {
+		t.Errorf("replayed %s, recorded %s", g, w)
+	}
+}
