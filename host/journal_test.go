@@ -573,3 +573,41 @@ func TestJournalAskForCapability(t *testing.T) {
 		t.Errorf("replayed %s, recorded %s", g, w)
 	}
 }
+
+// TestJournalRandom: crypto/rand is replayed, and strictly.
+func TestJournalRandom(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	var asked []abi.InputRequest
+	rec := newRecEnv(nil, answer(&asked, `{}`))
+	want := resultText(t)(p.Call(ctx, "random", nil, rec))
+	journal := rec.all()
+	if got := resultText(t)(p.Call(ctx, "random", nil, newRecEnv(journal, answer(&asked, `{}`)))); got != want {
+		t.Errorf("replayed %q, recorded %q", got, want)
+	}
+	without := slices.DeleteFunc(slices.Clone(journal), func(e []byte) bool { return bytes.Contains(e, []byte(`"k":"random"`)) })
+	if len(without) == len(journal) {
+		t.Fatalf("no random entry in %q", journal)
+	}
+	_, err := p.Call(ctx, "random", nil, newRecEnv(without, answer(&asked, `{}`)))
+	if !errors.Is(err, ErrReplayDiverged) || !strings.Contains(err.Error(), "random_get") {
+		t.Errorf("journal without the random bytes: %v, want ErrReplayDiverged naming random_get", err)
+	}
+}
+
+// TestJournalClockLoopBounded: clock readings are made durable in batches
+// and count against the bound, so a guest reading the clock in a loop
+// fails its call instead of growing the host's memory.
+func TestJournalClockLoopBounded(t *testing.T) {
+	r, _ := newRuntime(t, Options{MaxJournalBytes: 64 << 10})
+	p := load(t, r, "echo")
+	rec := newRecEnv(nil, nil)
+	_, err := p.Call(context.Background(), "clock_loop", json.RawMessage(`{"N":1000000}`), rec)
+	if !errors.Is(err, ErrJournalFull) {
+		t.Fatalf("got %v, want ErrJournalFull", err)
+	}
+	if n := rec.bytes(); n == 0 || n > 64<<10 {
+		t.Errorf("%d bytes recorded before the bound of %d", n, 64<<10)
+	}
+}
