@@ -272,7 +272,7 @@ func (st *callState) replayed(e *journalEntry, req abi.CapabilityRequest) abi.Ca
 	}
 	var res abi.CapabilityResult
 	if err := json.Unmarshal(e.Result, &res); err != nil {
-		abort(tag(ErrReplayDiverged, fmt.Errorf("journal journalEntry of host call %d holds no capability result: %v", st.j.calls, err)))
+		abort(tag(ErrReplayDiverged, fmt.Errorf("journal entry of host call %d holds no capability result: %v", st.j.calls, err)))
 	}
 	return res
 }

@@ -151,7 +151,7 @@ func newJournal(ctx context.Context, rec Recorder, caps *capabilities, max int) 
 		j.size += len(b)
 		e := &j.replay[i]
 		if err := json.Unmarshal(b, e); err != nil || e.Kind == "" {
-			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal journalEntry %d is not one this wasmhost understands", i+1))
+			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal entry %d is not one this wasmhost understands", i+1))
 		}
 		if e.Kind != kindClock {
 			continue
@@ -161,7 +161,7 @@ func newJournal(ctx context.Context, rec Recorder, caps *capabilities, max int) 
 			e.wall, ok = decodeDeltas(e.Wall, &j.chainWall)
 		}
 		if !ok {
-			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal journalEntry %d holds malformed clock readings", i+1))
+			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal entry %d holds malformed clock readings", i+1))
 		}
 	}
 	return j, nil
@@ -331,8 +331,12 @@ func (j *journal) diverged(e *journalEntry, got string) {
 }
 
 func (j *journal) divergence(e *journalEntry, got string) error {
+	what := e.What
+	if e.Kind == kindRandom {
+		what = fmt.Sprintf("%d bytes", len(e.Bytes))
+	}
 	return tag(ErrReplayDiverged, fmt.Errorf("replay diverged at host call %d: journal has %s, guest made %s; the plugin is not deterministic (see the sdk/guest docs, \"Determinism\")",
-		j.calls, describe(e.Kind, e.What), got))
+		j.calls, describe(e.Kind, what), got))
 }
 
 // finish checks, after the guest returned, that it used the whole journal.
