@@ -203,7 +203,7 @@ func (st *callState) performJournalled(raw []byte, req abi.CapabilityRequest) ab
 		return st.perform(req)
 	}
 	hash := digestOf(st.caps.redactJSON(raw))
-	what := capWhat(req)
+	what := st.caps.scrub(capWhat(req)) // a URL may hold a secret
 	st.asked += j.skipAsks() // each asked one request
 	e := j.match(kindCap, hash, what)
 	if e == nil {

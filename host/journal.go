@@ -254,6 +254,9 @@ func (j *journal) random(b []byte) {
 		copy(b, e.Bytes)
 		return
 	}
+	if j.size+j.batchBytes+len(b)*4/3 > j.max {
+		j.full() // before copying what a guest may have made huge
+	}
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	j.closeClock()
 	j.batch = append(j.batch, journalEntry{Kind: kindRandom, Bytes: append([]byte(nil), b...)})
@@ -383,13 +386,18 @@ func (j *journal) record(entries []journalEntry, consume []string) {
 		n += len(b)
 	}
 	if j.size+n > j.max {
-		abort(tag(ErrJournalFull, fmt.Errorf("task journal is over %d bytes: the call learned more from the host (answers, responses, clock and random readings) than a task may keep", j.max)))
+		j.full()
 	}
 	if err := j.rec.Record(j.ctx, enc, consume); err != nil {
 		abort(fmt.Errorf("journal: %w", err))
 	}
 	j.size += n
 	j.batch, j.batchBytes = j.batch[:0], 0
+}
+
+// full stops the call: its journal would pass the bound.
+func (j *journal) full() {
+	abort(tag(ErrJournalFull, fmt.Errorf("task journal is over %d bytes: the call learned more from the host (answers, responses, clock and random readings) than a task may keep", j.max)))
 }
 
 // digestOf identifies a request in the journal: 96 bits of its SHA-256.
