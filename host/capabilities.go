@@ -204,7 +204,7 @@ func (st *callState) performJournalled(raw []byte, req abi.CapabilityRequest) ab
 	}
 	hash := digestOf(st.caps.redactJSON(raw))
 	what := st.caps.scrub(capWhat(req)) // a URL may hold a secret
-	st.asked += j.skipAsks() // each asked one request
+	st.asked += j.skipAsks()            // each asked one request
 	e := j.match(kindCap, hash, what)
 	if e == nil {
 		return st.performLive(req, hash, what, sideEffect(req))
