@@ -222,8 +222,9 @@ func (st *callState) performJournalled(raw []byte, req abi.CapabilityRequest) ab
 		return st.perform(req)
 	}
 	hash := digestOf(st.caps.redactJSON(raw))
-	what := capWhat(req)
-	st.asked += j.skipAsks() // each asked one request
+	// A URL may hold a secret; each question skipped asked one request.
+	what := st.caps.scrub(capWhat(req))
+	st.asked += j.skipAsks()
 	e := j.match(kindCap, hash, what)
 	if e == nil {
 		return st.performLive(req, hash, what, sideEffect(req))

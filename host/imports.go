@@ -218,11 +218,11 @@ func (st *callState) ask(kind string, reqs []abi.InputRequest) []abi.InputRespon
 	var hash, what string
 	if st.j != nil {
 		raw, _ := json.Marshal(reqs)
-		hash, what = digestOf(st.caps.redactJSON(raw)), strings.Join(keys, ",")
+		hash, what = digestOf(st.caps.redactJSON(raw)), st.caps.scrub(strings.Join(keys, ","))
 		if e := st.j.match(kind, hash, what); e != nil {
 			var resps []abi.InputResponse
 			if err := json.Unmarshal(e.Result, &resps); err != nil || len(resps) != len(reqs) {
-				abort(tag(ErrReplayDiverged, fmt.Errorf("journal journalEntry of host call %d does not answer its %d requests", st.j.calls, len(reqs))))
+				abort(tag(ErrReplayDiverged, fmt.Errorf("journal entry of host call %d does not answer its %d requests", st.j.calls, len(reqs))))
 			}
 			return resps
 		}

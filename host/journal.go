@@ -151,7 +151,7 @@ func newJournal(ctx context.Context, rec Recorder, caps *capabilities, max int) 
 		j.size += len(b)
 		e := &j.replay[i]
 		if err := json.Unmarshal(b, e); err != nil || e.Kind == "" {
-			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal journalEntry %d is not one this wasmhost understands", i+1))
+			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal entry %d is not one this wasmhost understands", i+1))
 		}
 		if e.Kind != kindClock {
 			continue
@@ -161,7 +161,7 @@ func newJournal(ctx context.Context, rec Recorder, caps *capabilities, max int) 
 			e.wall, ok = decodeDeltas(e.Wall, &j.chainWall)
 		}
 		if !ok {
-			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal journalEntry %d holds malformed clock readings", i+1))
+			return nil, tag(ErrReplayDiverged, fmt.Errorf("journal entry %d holds malformed clock readings", i+1))
 		}
 	}
 	return j, nil
@@ -254,6 +254,9 @@ func (j *journal) random(b []byte) {
 		copy(b, e.Bytes)
 		return
 	}
+	if j.size+j.batchBytes+len(b)*4/3 > j.max {
+		j.full() // before copying what a guest may have made huge
+	}
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	j.closeClock()
 	j.batch = append(j.batch, journalEntry{Kind: kindRandom, Bytes: append([]byte(nil), b...)})
@@ -331,8 +334,12 @@ func (j *journal) diverged(e *journalEntry, got string) {
 }
 
 func (j *journal) divergence(e *journalEntry, got string) error {
+	what := e.What
+	if e.Kind == kindRandom {
+		what = fmt.Sprintf("%d bytes", len(e.Bytes))
+	}
 	return tag(ErrReplayDiverged, fmt.Errorf("replay diverged at host call %d: journal has %s, guest made %s; the plugin is not deterministic (see the sdk/guest docs, \"Determinism\")",
-		j.calls, describe(e.Kind, e.What), got))
+		j.calls, describe(e.Kind, what), got))
 }
 
 // finish checks, after the guest returned, that it used the whole journal.
@@ -379,13 +386,18 @@ func (j *journal) record(entries []journalEntry, consume []string) {
 		n += len(b)
 	}
 	if j.size+n > j.max {
-		abort(tag(ErrJournalFull, fmt.Errorf("task journal is over %d bytes: the call learned more from the host (answers, responses, clock and random readings) than a task may keep", j.max)))
+		j.full()
 	}
 	if err := j.rec.Record(j.ctx, enc, consume); err != nil {
 		abort(fmt.Errorf("journal: %w", err))
 	}
 	j.size += n
 	j.batch, j.batchBytes = j.batch[:0], 0
+}
+
+// full stops the call: its journal would pass the bound.
+func (j *journal) full() {
+	abort(tag(ErrJournalFull, fmt.Errorf("task journal is over %d bytes: the call learned more from the host (answers, responses, clock and random readings) than a task may keep", j.max)))
 }
 
 // digestOf identifies a request in the journal: 96 bits of its SHA-256.

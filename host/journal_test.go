@@ -599,3 +599,73 @@ func TestReplayReopensAPersonsDirectory(t *testing.T) {
 		t.Errorf("the note is still there: %v", err)
 	}
 }
+
+// TestJournalAskForCapability: a person asked whether the plugin may reach
+// a host is part of that capability call: replay is not asked again.
+func TestJournalAskForCapability(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRuntime(t, Options{Grants: policy(t, `"ask": true, `, `{}`)})
+	p := load(t, r, "capable")
+	args := json.RawMessage(`{"url":"https://localhost/hello"}`)
+	var asked []abi.InputRequest
+	rec := newRecEnv(nil, answer(&asked, `{"decision":"once"}`))
+	want, err := p.Call(ctx, "fetch", args, rec)
+	if err != nil || len(asked) != 1 {
+		t.Fatalf("recording run: %v after %d questions", err, len(asked))
+	}
+	var kinds []string
+	for _, e := range rec.all() {
+		var je journalEntry
+		json.Unmarshal(e, &je)
+		kinds = append(kinds, je.Kind)
+	}
+	if strings.Join(kinds, ",") != "ask,cap" {
+		t.Errorf("journal kinds %q, want the question, then the result", kinds)
+	}
+	asked = nil
+	got, err := p.Call(ctx, "fetch", args, newRecEnv(rec.all(), answer(&asked, `{"decision":"deny"}`)))
+	if err != nil || len(asked) != 0 {
+		t.Fatalf("replay: %v after %d questions", err, len(asked))
+	}
+	if w, g := string(want.StructuredContent), string(got.StructuredContent); w != g {
+		t.Errorf("replayed %s, recorded %s", g, w)
+	}
+}
+
+// TestJournalRandom: crypto/rand is replayed, and strictly.
+func TestJournalRandom(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newRuntime(t, Options{})
+	p := load(t, r, "echo")
+	var asked []abi.InputRequest
+	rec := newRecEnv(nil, answer(&asked, `{}`))
+	want := resultText(t)(p.Call(ctx, "random", nil, rec))
+	journal := rec.all()
+	if got := resultText(t)(p.Call(ctx, "random", nil, newRecEnv(journal, answer(&asked, `{}`)))); got != want {
+		t.Errorf("replayed %q, recorded %q", got, want)
+	}
+	without := slices.DeleteFunc(slices.Clone(journal), func(e []byte) bool { return bytes.Contains(e, []byte(`"k":"random"`)) })
+	if len(without) == len(journal) {
+		t.Fatalf("no random entry in %q", journal)
+	}
+	_, err := p.Call(ctx, "random", nil, newRecEnv(without, answer(&asked, `{}`)))
+	if !errors.Is(err, ErrReplayDiverged) || !strings.Contains(err.Error(), "random_get") {
+		t.Errorf("journal without the random bytes: %v, want ErrReplayDiverged naming random_get", err)
+	}
+}
+
+// TestJournalClockLoopBounded: clock readings are made durable in batches
+// and count against the bound, so a guest reading the clock in a loop
+// fails its call instead of growing the host's memory.
+func TestJournalClockLoopBounded(t *testing.T) {
+	r, _ := newRuntime(t, Options{MaxJournalBytes: 64 << 10})
+	p := load(t, r, "echo")
+	rec := newRecEnv(nil, nil)
+	_, err := p.Call(context.Background(), "clock_loop", json.RawMessage(`{"N":1000000}`), rec)
+	if !errors.Is(err, ErrJournalFull) {
+		t.Fatalf("got %v, want ErrJournalFull", err)
+	}
+	if n := rec.bytes(); n == 0 || n > 64<<10 {
+		t.Errorf("%d bytes recorded before the bound of %d", n, 64<<10)
+	}
+}

@@ -5,6 +5,7 @@
 package main
 
 import (
+	crand "crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -19,7 +20,7 @@ var calls int
 var object = json.RawMessage(`{"type":"object"}`)
 
 func init() {
-	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count", "elicit_loop", "hog", "sandbox", "log_elicit"} {
+	for _, name := range []string{"echo", "stdio", "elicit", "ask", "sleep", "spin", "panic", "count", "elicit_loop", "hog", "sandbox", "log_elicit", "random", "clock_loop"} {
 		gt.Tools = append(gt.Tools, abi.Tool{Name: name, InputSchema: object})
 	}
 	gt.Tools[0].TaskSupport = abi.TaskOptional
@@ -68,6 +69,25 @@ func handle(name string, args []byte) uint64 {
 		}
 		b, _ := json.Marshal(resp)
 		return gt.Text(fmt.Sprintf("%s, asked at %s", b, asked.Format(time.RFC3339Nano)))
+	case "random":
+		// Draws from crypto/rand, then asks: replay must give it the same.
+		b := make([]byte, 16)
+		crand.Read(b)
+		resp, st := gt.Elicit(json.RawMessage(`{"message":"ok?"}`))
+		if st < 0 {
+			return gt.Text(fmt.Sprintf("status %d", st))
+		}
+		r, _ := json.Marshal(resp)
+		return gt.Text(fmt.Sprintf("%x %s", b, r))
+	case "clock_loop":
+		// Reads the clock N times: a journal must not grow without bound.
+		var in struct{ N int }
+		json.Unmarshal(args, &in)
+		var last time.Time
+		for range in.N {
+			last = time.Now()
+		}
+		return gt.Text(last.String())
 	case "ask":
 		var in struct{ N int }
 		json.Unmarshal(args, &in)
