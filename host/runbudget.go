@@ -19,7 +19,7 @@ const DefaultRunBudget = 2 * time.Minute
 // preempts it (every 10 ms) or the operating system does; beside spinning
 // guests, a quick call waited at every hand-off on its path. So the guest
 // of a call runs on a thread of its own (locked while it runs), and once
-// the call has run demoteAfter, that thread's nice value is raised to
+// the call has run demoteAfter, that thread's nice value is raised by
 // demotedNice: the operating system then prefers every other thread of
 // the process (the host, quick guests) and other processes to it, while
 // it still gets all the CPU nobody else wants. Its priority cannot be
