@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,10 @@ type redisQueue struct {
 	r        *Redis
 	stream   string
 	consumer string
+
+	// registered: this consumer is in the group (register), so that it
+	// shows in XINFO CONSUMERS while it waits.
+	registered atomic.Bool
 
 	mu       sync.Mutex
 	inflight map[string]*redisDelivery // by entry id: handed out, not acknowledged
@@ -77,7 +82,11 @@ func (q *redisQueue) Next(ctx context.Context) (Delivery, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		d, err := q.reclaim(ctx)
+		var d *redisDelivery
+		err := q.register(ctx)
+		if err == nil {
+			d, err = q.reclaim(ctx)
+		}
 		if d == nil && err == nil {
 			d, err = q.read(ctx)
 		}
@@ -88,6 +97,7 @@ func (q *redisQueue) Next(ctx context.Context) (Delivery, error) {
 			continue // nothing within Block: look for abandoned work again
 		}
 		if strings.Contains(err.Error(), "NOGROUP") {
+			q.registered.Store(false) // a new group has no consumers
 			if err = q.ensureGroup(ctx); err == nil {
 				continue
 			}
@@ -103,6 +113,21 @@ func (q *redisQueue) Next(ctx context.Context) (Delivery, error) {
 		}
 		return nil, fmt.Errorf("take work from the queue: %w", err)
 	}
+}
+
+// register adds this consumer to the group once. A blocked XREADGROUP
+// does not (Redis 7.0 creates a consumer only when it serves one), so an
+// idle worker would not show in XINFO CONSUMERS: invisible to an operator
+// and to anything waiting for workers to be ready.
+func (q *redisQueue) register(ctx context.Context) error {
+	if q.registered.Load() {
+		return nil
+	}
+	if err := q.r.client.XGroupCreateConsumer(ctx, q.stream, queueGroup, q.consumer).Err(); err != nil {
+		return err
+	}
+	q.registered.Store(true)
+	return nil
 }
 
 // reclaim takes over one entry abandoned by a dead consumer, if any.

@@ -170,3 +170,45 @@ func TestRedisQueueDrop(t *testing.T) {
 		t.Errorf("after a dropped an entry b took over: pending %v, want it still b's", pending)
 	}
 }
+
+// TestRedisQueueIdleWorkerIsListed: a worker waiting on an empty queue is a
+// consumer of the group (XINFO CONSUMERS lists it), though Redis creates
+// none for a blocked XREADGROUP; and again after the group was lost.
+func TestRedisQueueIdleWorkerIsListed(t *testing.T) {
+	storetest.CheckGoroutines(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	prefix := testPrefix(t)
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	s := newRedis(t, tasks.RedisOptions{Prefix: prefix, Consumer: "idle"})
+	raw := rawClient(t)
+	listed := func() bool {
+		cs, err := raw.XInfoConsumers(ctx, prefix+":queue", "workers").Result()
+		return err == nil && len(cs) == 1 && cs[0].Name == "idle"
+	}
+	waitListed := func(what string) {
+		t.Helper()
+		waiting, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = s.Queue().Next(waiting)
+		}()
+		for !listed() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: the waiting worker is not in XINFO CONSUMERS", what)
+			case <-time.After(20 * time.Millisecond): // polling Redis state, which has no notification
+			}
+		}
+		stop()
+		<-done
+	}
+	waitListed("first wait")
+	if err := raw.Del(ctx, prefix+":queue").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A lost group is made again by the next Next, which then lists the
+	// worker again.
+	waitListed("after the group was lost")
+}

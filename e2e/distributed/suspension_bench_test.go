@@ -217,7 +217,7 @@ func BenchmarkTakeover(b *testing.B) {
 		w := c.worker("worker B", "")
 		_, client := c.frontEnd("front end", "")
 		client.initialize("2025-11-25", elicits)
-		w.waitLog("worker taking tool calls from the queue")
+		c.waitConsumers(1)
 		id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
 		question := client.nextRequest("the question")
 		_, killed := takeover(c, w)
