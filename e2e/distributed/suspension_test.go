@@ -207,3 +207,31 @@ func TestResumeAfterPluginChanged(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayDivergenceFails: a run resumed by replay whose guest makes
+// another host call than its journal recorded fails its task, saying the
+// replay diverged, and the guest never gets the recorded answer. The
+// journal is edited in Redis while the task is parked: what a guest that is
+// not deterministic would have left.
+func TestReplayDivergenceFails(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.workerWith("worker", "", "--evict-after", "100ms")
+	_, client := c.frontEnd("front end", "")
+	client.initialize("2025-11-25", elicits)
+	id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
+	question := client.nextRequest("the question")
+	c.waitParked(id)
+	entry := `{"k":"input","h":"sha256:recorded-for-another-question","r":[{"result":{"action":"accept","content":{"confirm":true}}}]}`
+	if err := c.raw.RPush(context.Background(), c.prefix+":task:{"+id+"}:journal", entry).Err(); err != nil {
+		t.Fatal(err)
+	}
+	client.reply(question, acceptDelete)
+	poll(t, "the resumed task to end", func() bool {
+		s := c.storedStatus(id)
+		return s == "failed" || s == "completed" || s == "cancelled"
+	})
+	if st, msg := c.storedStatus(id), c.taskField(id, "error"); st != "failed" || !strings.Contains(msg, "diverged") {
+		t.Errorf("task resumed from a journal of another question ended %s: %q, want failed saying the replay diverged", st, msg)
+	}
+}
