@@ -79,7 +79,7 @@ func TestRedisOutage(t *testing.T) {
 		a, err := s.AwaitAnswers(ctx, task.ID, []string{"k"})
 		guest <- result{a, err}
 	}()
-	waitRegistered(t, ctx, prefix, task.ID)
+	waitWaiting(t, ctx, s, prefix, task.ID)
 
 	p.Cut()
 	started := time.Now()
@@ -146,8 +146,28 @@ func TestRedisOutage(t *testing.T) {
 	}
 }
 
-// waitRegistered returns once a guest waits on the task's answers (see
-// waitWaiter).
+// waitWaiting returns once a guest of s is waiting on the task's answers:
+// registered in Redis, and past the reply that registered it. Registration
+// is written by the guest's first round trip, whose reply may still be in
+// flight; a first round that fails (a cut before the reply arrives) is an
+// outage before the wait began, which AwaitAnswers rightly reports. So it
+// wakes the guest, as a change to the task would, for a second round: once
+// the guest registers again, it has seen the first reply.
+func waitWaiting(t *testing.T, ctx context.Context, s *tasks.Redis, prefix, id string) {
+	t.Helper()
+	waitRegistered(t, ctx, prefix, id)
+	c := rawClient(t)
+	if err := c.Del(ctx, prefix+":task:{"+id+"}:waiters").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RPush(ctx, tasks.Inbox(s), id).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitRegistered(t, ctx, prefix, id)
+}
+
+// waitRegistered returns once a guest has registered as waiting on the
+// task's answers in Redis (see waitWaiter).
 func waitRegistered(t *testing.T, ctx context.Context, prefix, id string) {
 	t.Helper()
 	if err := waitWaiter(ctx, rawClient(t), prefix, id); err != nil {
@@ -179,20 +199,7 @@ func TestRedisLongOutage(t *testing.T) {
 		_, err := s.AwaitAnswers(ctx, task.ID, []string{"k"})
 		guest <- err
 	}()
-	waitRegistered(t, ctx, prefix, task.ID)
-	// Registration is written by the guest's first round trip; its reply
-	// may still be in flight, and a first round that fails is not a wait
-	// in progress. Wake the guest for a second round: once it registers
-	// again, it has seen the first reply and is waiting.
-	c := rawClient(t)
-	waiters := prefix + ":task:{" + task.ID + "}:waiters"
-	if err := c.Del(ctx, waiters).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.RPush(ctx, tasks.Inbox(s), task.ID).Err(); err != nil {
-		t.Fatal(err)
-	}
-	waitRegistered(t, ctx, prefix, task.ID)
+	waitWaiting(t, ctx, s, prefix, task.ID)
 	p.Cut()
 	cutAt := time.Now()
 	select {
