@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -311,12 +310,9 @@ func (st *callState) reopenGate(p string) {
 	if _, errno := gate.fs(); errno == 0 {
 		return
 	}
-	asked := st.caps.grant.AskedDir(p)
-	if err := os.MkdirAll(asked.HostPath, 0o700); err != nil {
+	if err := gate.open(st.caps.grant.AskedDir(p)); err != nil {
 		st.log.Warn("cannot reopen a directory a person allowed; the replayed call sees it empty", "dir", p, "error", err)
-		return
 	}
-	gate.open(asked.HostPath, asked.Write)
 }
 
 func capError(code, msg string) abi.CapabilityResult {
@@ -406,10 +402,9 @@ func (st *callState) allowDir(p string) (grants.DirGrant, error) {
 	default:
 		return d, err
 	}
-	if mkErr := os.MkdirAll(asked.HostPath, 0o700); mkErr != nil {
+	if mkErr := gate.open(asked); mkErr != nil {
 		return d, &grants.Error{Code: abi.CapFailed, Message: fmt.Sprintf("allowed, but the directory cannot be made: %v", mkErr)}
 	}
-	gate.open(asked.HostPath, asked.Write)
 	if decision == "always" {
 		if rerr := g.RememberDir(asked); rerr != nil {
 			st.log.Warn("cannot remember the answer; it holds for this call", "error", rerr)

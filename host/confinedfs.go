@@ -10,6 +10,8 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	wsys "github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmhost/wasmhost/grants"
 )
 
 type sysStat = wsys.Stat_t
@@ -163,10 +165,15 @@ type gatedFS struct {
 	inner atomic.Pointer[experimentalsys.FS]
 }
 
-// open mounts dir behind the gate.
-func (g *gatedFS) open(dir string, write bool) {
-	fsys := confine(dir, write)
+// open makes the directory a person allowed, if need be, and mounts it
+// behind the gate.
+func (g *gatedFS) open(d grants.DirGrant) error {
+	if err := os.MkdirAll(d.HostPath, 0o700); err != nil {
+		return err
+	}
+	fsys := confine(d.HostPath, d.Write)
 	g.inner.Store(&fsys)
+	return nil
 }
 
 func (g *gatedFS) fs() (experimentalsys.FS, experimentalsys.Errno) {

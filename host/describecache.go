@@ -93,25 +93,32 @@ func (c *describeCache) get(digest [32]byte) ([]byte, bool) {
 // put keeps raw, a checked description, for the module of that digest. A
 // failure only costs the next start a load.
 func (c *describeCache) put(digest [32]byte, raw []byte) {
-	writeFileAtomic(c.file(digest), raw)
+	_ = writeFileAtomic(c.file(digest), raw) // a cache: a failed write costs the next start a load
 }
 
 // writeFileAtomic writes data to file through a temporary file renamed
 // into place, so that a reader (maybe another process) never sees half of
-// it.
-func writeFileAtomic(file string, data []byte) {
+// it. It makes file's directory if need be.
+func writeFileAtomic(file string, data []byte) error {
 	dir := filepath.Dir(file)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return
+		return err
 	}
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
-		return
+		return err
 	}
-	_, werr := tmp.Write(data)
-	if cerr := tmp.Close(); werr != nil || cerr != nil || os.Rename(tmp.Name(), file) != nil {
+	_, err = tmp.Write(data)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), file)
+	}
+	if err != nil {
 		os.Remove(tmp.Name())
 	}
+	return err
 }
 
 // Hashing every module on every start costs a few milliseconds per
@@ -171,7 +178,7 @@ func (c *describeCache) rememberDigest(path string, before, after os.FileInfo, d
 	if id2, _, ok := fileIdentity(after); !ok || id2 != id {
 		return
 	}
-	writeFileAtomic(c.digestFile(path), []byte(id+"\n"+hex.EncodeToString(digest[:])))
+	_ = writeFileAtomic(c.digestFile(path), []byte(id+"\n"+hex.EncodeToString(digest[:])))
 }
 
 // drop forgets the description of the module of that digest.

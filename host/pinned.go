@@ -61,28 +61,10 @@ func (s *pinnedSet) keep(digest, name string, bin []byte) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	if err := writeAtomic(strings.TrimSuffix(path, ".wasm")+".name", []byte(name)); err != nil {
+	if err := writeFileAtomic(strings.TrimSuffix(path, ".wasm")+".name", []byte(name)); err != nil {
 		return err
 	}
-	return writeAtomic(path, bin)
-}
-
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return writeFileAtomic(path, bin)
 }
 
 // Pinned returns a plugin running exactly the module with digest for the
