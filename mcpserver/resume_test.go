@@ -126,6 +126,30 @@ func (h *httpSession) listen(ctx context.Context, lastID string) <-chan sseEvent
 	return ch
 }
 
+// initialize opens the session (2025-11-25, no client capabilities).
+func (h *httpSession) initialize() {
+	h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
+	h.post("notifications/initialized", map[string]any{}, false)
+}
+
+// startProgressTask starts slow_compute for two seconds as a task whose
+// progress (once a second) goes to the session's standalone stream, and
+// returns its id.
+func (h *httpSession) startProgressTask() string {
+	h.t.Helper()
+	created := h.post("tools/call", map[string]any{
+		"name": "slow_compute", "arguments": map[string]any{"seconds": 2},
+		"task": map[string]any{"ttl": 60000}, "_meta": map[string]any{"progressToken": "p"},
+	}, true)
+	var res struct {
+		Task struct{ TaskID string } `json:"task"`
+	}
+	if err := json.Unmarshal(created[len(created)-1].msg.Result, &res); err != nil || res.Task.TaskID == "" {
+		h.t.Fatalf("tools/call: %+v", created)
+	}
+	return res.Task.TaskID
+}
+
 func nextEvent(t *testing.T, ch <-chan sseEvent, ok func(sseEvent) bool) sseEvent {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
@@ -166,24 +190,12 @@ func TestHTTPStreamResumes(t *testing.T) {
 			hs := httptest.NewServer(srv.HTTPHandler(mcpserver.HTTPOptions{EventStore: events}))
 			t.Cleanup(hs.Close)
 			h := &httpSession{t: t, url: hs.URL}
-			h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
-			h.post("notifications/initialized", map[string]any{}, false)
+			h.initialize()
 
 			ctx, drop := context.WithCancel(context.Background())
 			defer drop()
 			stream := h.listen(ctx, "")
-			// A task whose progress (once a second, two seconds) goes to
-			// the session's standalone stream.
-			created := h.post("tools/call", map[string]any{
-				"name": "slow_compute", "arguments": map[string]any{"seconds": 2},
-				"task": map[string]any{"ttl": 60000}, "_meta": map[string]any{"progressToken": "p"},
-			}, true)
-			var res struct {
-				Task struct{ TaskID string } `json:"task"`
-			}
-			if err := json.Unmarshal(created[len(created)-1].msg.Result, &res); err != nil || res.Task.TaskID == "" {
-				t.Fatalf("tools/call: %+v", created)
-			}
+			taskID := h.startProgressTask()
 			first := nextEvent(t, stream, isProgress(1))
 			if first.id == "" {
 				t.Fatal("the event has no id to resume from")
@@ -191,7 +203,7 @@ func TestHTTPStreamResumes(t *testing.T) {
 			drop() // the connection is lost
 
 			// tasks/result returns once the task's notifications went out.
-			h.post("tasks/result", map[string]any{"taskId": res.Task.TaskID}, true)
+			h.post("tasks/result", map[string]any{"taskId": taskID}, true)
 
 			rctx, stop := context.WithCancel(context.Background())
 			defer stop() // before the server's cleanup, which waits for open requests
@@ -220,28 +232,18 @@ func TestHTTPSessionMovesToAnotherFrontEnd(t *testing.T) {
 	a, b := serve(), serve()
 
 	h := &httpSession{t: t, url: a.URL}
-	h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
-	h.post("notifications/initialized", map[string]any{}, false)
+	h.initialize()
 	ctx, drop := context.WithCancel(context.Background())
 	defer drop()
 	stream := h.listen(ctx, "")
-	created := h.post("tools/call", map[string]any{
-		"name": "slow_compute", "arguments": map[string]any{"seconds": 2},
-		"task": map[string]any{"ttl": 60000}, "_meta": map[string]any{"progressToken": "p"},
-	}, true)
-	var res struct {
-		Task struct{ TaskID string } `json:"task"`
-	}
-	if err := json.Unmarshal(created[len(created)-1].msg.Result, &res); err != nil || res.Task.TaskID == "" {
-		t.Fatalf("tools/call: %+v", created)
-	}
+	taskID := h.startProgressTask()
 	first := nextEvent(t, stream, isProgress(1))
 	drop()
-	h.post("tasks/result", map[string]any{"taskId": res.Task.TaskID}, true)
+	h.post("tasks/result", map[string]any{"taskId": taskID}, true)
 	a.Close() // front end A is gone
 
 	h.url = b.URL
-	got := h.post("tasks/get", map[string]any{"taskId": res.Task.TaskID}, true)
+	got := h.post("tasks/get", map[string]any{"taskId": taskID}, true)
 	var task wireTask
 	if m := got[len(got)-1].msg; m.Error != nil || json.Unmarshal(m.Result, &task) != nil || task.Status != "completed" {
 		t.Fatalf("tasks/get on the other front end: %+v", got)
@@ -293,8 +295,7 @@ func TestHTTPSessionKeepsLogLevelOnAnotherFrontEnd(t *testing.T) {
 			a, b := serve(), serve()
 
 			h := &httpSession{t: t, url: a.URL}
-			h.post("initialize", map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "0"}}, true)
-			h.post("notifications/initialized", map[string]any{}, false)
+			h.initialize()
 			h.post("logging/setLevel", map[string]any{"level": level}, true)
 			a.Close() // front end A is gone
 
