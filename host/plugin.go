@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,10 +93,11 @@ type Plugin struct {
 	// restored after their call, at most PoolSize of them. Instances are
 	// made on demand (restoring the snapshot runs no guest code) and
 	// returned after a clean call; a call never sees what another left.
-	pool    chan *instance // nil when pooling is off
-	retired atomic.Bool    // pooling given up after a failure (see retirePool)
-	hits    atomic.Int64   // checkouts served from the pool
-	misses  atomic.Int64   // checkouts that had to make an instance
+	pool     chan *instance // nil when pooling is off
+	restores restores       // instances on their way back to the pool
+	retired  atomic.Bool    // pooling given up after a failure (see retirePool)
+	hits     atomic.Int64   // checkouts served from the pool
+	misses   atomic.Int64   // checkouts that had to make an instance
 
 	mu     sync.Mutex
 	closed bool
@@ -500,11 +502,27 @@ func (p *Plugin) checkout(ctx context.Context) (*instance, error) {
 	if p.pool == nil || p.retired.Load() {
 		return p.freshInstance(ctx)
 	}
-	select {
-	case inst := <-p.pool:
-		p.hits.Add(1)
-		return inst, nil
-	default:
+	for {
+		select {
+		case inst := <-p.pool:
+			p.hits.Add(1)
+			return inst, nil
+		default:
+		}
+		// An instance being restored is back in about a tenth of a
+		// millisecond; making one takes tens of milliseconds.
+		next := p.restores.next()
+		if next == nil {
+			break
+		}
+		select {
+		case inst := <-p.pool:
+			p.hits.Add(1)
+			return inst, nil
+		case <-next:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	p.misses.Add(1)
 	sctx, cancel := context.WithTimeout(ctx, poolDeadline)
@@ -556,7 +574,9 @@ func (p *Plugin) retirePool(err error) {
 
 // checkin ends inst's use by a call. After a clean call it restores the
 // snapshot (memory, globals) and keeps inst for the next call; otherwise,
-// or when the pool is full or closed, it closes inst.
+// or when the pool is full or closed, it closes inst. The restore (a copy
+// of the guest's whole memory) runs in the background, off the path of
+// the call's result; the plugin stays open until it is done.
 func (p *Plugin) checkin(inst *instance, clean bool) {
 	inst.stdout.flush()
 	inst.stderr.flush()
@@ -564,10 +584,23 @@ func (p *Plugin) checkin(inst *instance, clean bool) {
 	// An instance with granted directories is never reused: files a call
 	// left open stay in its WASI descriptor table, which a snapshot does
 	// not cover, and the next call could read them by number.
-	if !clean || p.pool == nil || p.retired.Load() || inst.mod.IsClosed() || p.caps.mountsDirs() {
+	if !clean || p.pool == nil || p.retired.Load() || inst.mod.IsClosed() || p.caps.mountsDirs() || !p.acquire() {
 		inst.close()
 		return
 	}
+	p.restores.begin()
+	go func() {
+		defer p.release()
+		defer p.restores.end() // after the pool has inst, or never will
+		p.putBack(inst)
+	}()
+}
+
+// putBack restores inst and returns it to the pool, or closes it. It
+// yields first: it was started by the goroutine carrying the call's result
+// on, which on the same P would otherwise wait behind the copy.
+func (p *Plugin) putBack(inst *instance) {
+	runtime.Gosched()
 	if err := p.snap.restore(inst); err != nil {
 		// Memory that grew past the snapshot cannot shrink: start afresh.
 		inst.close()
@@ -588,6 +621,42 @@ func (p *Plugin) checkin(inst *instance, clean bool) {
 		}
 	}
 	inst.close()
+}
+
+// restores counts the instances being restored after their calls, so that
+// a checkout finding the pool empty can wait for one.
+type restores struct {
+	mu   sync.Mutex
+	n    int
+	done chan struct{} // closed when a restore ends; nil when none runs
+}
+
+func (r *restores) begin() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	if r.done == nil {
+		r.done = make(chan struct{})
+	}
+}
+
+func (r *restores) end() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n--
+	close(r.done)
+	r.done = nil
+	if r.n > 0 {
+		r.done = make(chan struct{})
+	}
+}
+
+// next returns a channel closed when the next restore ends, or nil when
+// none is running.
+func (r *restores) next() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done
 }
 
 // nopEnv serves calls made without an Env.

@@ -184,9 +184,15 @@ var registry struct {
 // cannot be described, since these are mistakes in the plugin's source.
 func Register[In, Out any](t Tool, handler func(c *Call, in In) (Out, error)) {
 	inType, outType := reflect.TypeFor[In](), reflect.TypeFor[Out]()
+	// The fields a call must give, derived once here rather than per call
+	// (addTool reports a type that cannot be derived).
+	var required []string
+	if s, err := newDeriver(nil).derive(inType, ""); err == nil && t.InputSchema == nil {
+		required = s.Required
+	}
 	if err := addTool(t, inType, outType, func(c *Call, args []byte) abi.CallResult {
 		var in In
-		if err := decodeArgs(args, &in, t.InputSchema == nil); err != nil {
+		if err := decodeArgs(args, &in, required); err != nil {
 			return toolError(err)
 		}
 		out, err := handler(c, in)
@@ -206,7 +212,7 @@ func Register[In, Out any](t Tool, handler func(c *Call, in In) (Out, error)) {
 // first call would be redone by every call.
 func warmCodecs[In any]() {
 	var in In
-	_ = decodeArgs([]byte("{}"), &in, false)
+	_ = decodeArgs([]byte("{}"), &in, nil)
 	_, _ = json.Marshal(abi.CallResult{Content: []abi.Content{TextContent("")}})
 }
 
@@ -350,9 +356,9 @@ func dispatch(h host, name string, args []byte) ([]byte, error) {
 }
 
 // decodeArgs decodes a call's arguments into in (a pointer to a struct),
-// turning every failure into an error the model can act on. checkRequired
-// says whether the fields in's type requires must be present.
-func decodeArgs(args []byte, in any, checkRequired bool) error {
+// turning every failure into an error the model can act on. required
+// names the fields that must be present.
+func decodeArgs(args []byte, in any, required []string) error {
 	if len(args) == 0 || string(args) == "null" {
 		args = []byte("{}")
 	}
@@ -367,16 +373,9 @@ func decodeArgs(args []byte, in any, checkRequired bool) error {
 		}
 		return fmt.Errorf("invalid arguments: %v", err)
 	}
-	if !checkRequired {
-		return nil
-	}
 	// Only the top level is checked: the host validates against the schema,
 	// this is a backstop for clients that skip it.
-	s, err := newDeriver(nil).derive(reflect.TypeOf(in).Elem(), "")
-	if err != nil {
-		return err
-	}
-	for _, name := range s.Required {
+	for _, name := range required {
 		if _, ok := present[name]; !ok {
 			return fmt.Errorf("invalid arguments: missing required field %q", name)
 		}

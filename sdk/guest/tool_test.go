@@ -102,9 +102,13 @@ func TestDecodeArgs(t *testing.T) {
 		{`[1]`, `invalid arguments: want a JSON object`},
 		{`{"name":`, `invalid arguments: want a JSON object`},
 	}
+	s, err := newDeriver(nil).derive(reflect.TypeFor[decodeIn](), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range tests {
 		var in decodeIn
-		err := decodeArgs([]byte(tt.args), &in, true)
+		err := decodeArgs([]byte(tt.args), &in, s.Required)
 		switch {
 		case tt.want == "" && err != nil:
 			t.Errorf("decodeArgs(%s): %v", tt.args, err)
