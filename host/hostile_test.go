@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/wasmcheck"
 	"github.com/wasmhost/wasmhost/tasks/storetest"
 	"github.com/wasmhost/wasmhost/testdata/hostile"
 )
@@ -137,7 +138,11 @@ func TestHostileNoMemorySecondWall(t *testing.T) {
 	r, _ := newRuntime(t, Options{})
 	p := rawPlugin()
 	p.NoMemory = true
-	compiled, err := r.wz.CompileModule(context.Background(), p.Bytes())
+	bin, err := wasmcheck.AddInterrupt(p.Bytes()) // as Load would, past the check this test skips
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := r.wz.CompileModule(context.Background(), bin)
 	if err != nil {
 		t.Fatal(err)
 	}

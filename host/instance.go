@@ -20,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/wasmcheck"
 	"github.com/wasmhost/wasmhost/internal/safetext"
 )
 
@@ -28,6 +29,9 @@ type instance struct {
 	mod   api.Module
 	alloc api.Function
 	call  api.Function
+	// interrupt stops the guest at its next loop iteration once set (see
+	// wasmcheck.AddInterrupt and guard).
+	interrupt api.MutableGlobal
 	// getPrompt and readResource are nil when the guest does not export
 	// them (Load refuses that when it describes prompts or resources).
 	promptFn, resourceFn api.Function
@@ -200,11 +204,8 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 		cfg = cfg.WithFSConfig(fs) // granted directories, and gates for those a person may grant
 		inst.gates = gates
 	}
-	if initialize {
-		cfg = cfg.WithStartFunctions("_initialize")
-	} else {
-		cfg = cfg.WithStartFunctions()
-	}
+	// _initialize is called below, once the instance can be stopped.
+	cfg = cfg.WithStartFunctions()
 	st := &callState{ctx: ctx, env: nopEnv{}, log: p.log, out: out}
 	var need int64
 	if p.snap != nil {
@@ -222,7 +223,14 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 		ictx = experimental.WithMemoryAllocator(ictx, a)
 	}
 	mod, err := p.rt.wz.InstantiateModule(ictx, p.compiled, cfg)
+	if err == nil {
+		inst.mod = mod
+		err = inst.initialize(ictx, initialize)
+	}
 	if err != nil {
+		if mod != nil {
+			mod.Close(context.Background())
+		}
 		if inst.lm != nil {
 			inst.lm.unmap()
 		}
@@ -233,7 +241,6 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 		inst.stderr.flush()
 		return nil, err
 	}
-	inst.mod = mod
 	inst.alloc = mod.ExportedFunction(abi.ExportAlloc)
 	inst.call = mod.ExportedFunction(abi.ExportCall)
 	inst.promptFn = mod.ExportedFunction(abi.ExportGetPrompt)
@@ -241,10 +248,45 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 	return inst, nil
 }
 
+// initialize finds the interrupt global and, if run is set, runs the
+// guest's _initialize, stopped if ctx ends first.
+func (inst *instance) initialize(ctx context.Context, run bool) error {
+	g, ok := inst.mod.ExportedGlobal(wasmcheck.InterruptExport).(api.MutableGlobal)
+	if !ok {
+		return fmt.Errorf("%w: no %s global to stop it with", ErrBadGuestMessage, wasmcheck.InterruptExport)
+	}
+	inst.interrupt = g
+	if !run {
+		return nil
+	}
+	defer inst.guard(ctx)()
+	_, err := inst.mod.ExportedFunction("_initialize").Call(ctx)
+	return err
+}
+
+// callPure calls the two exports that read nothing of a caller's, the ABI
+// version and the description, as the handshake did before its snapshot.
+func (inst *instance) callPure(ctx context.Context) error {
+	defer inst.guard(ctx)()
+	for _, name := range []string{abi.ExportABIVersion, abi.ExportDescribe} {
+		if _, err := inst.mod.ExportedFunction(name).Call(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// guard stops the guest, at its next loop iteration, once ctx is done,
+// until release is called. release reports whether it did: the guest's
+// state is then unknown, and the instance must not be used again.
+func (inst *instance) guard(ctx context.Context) (release func() (stopped bool)) {
+	stop := context.AfterFunc(ctx, func() { inst.interrupt.Set(1) })
+	return func() bool { return !stop() }
+}
+
 // nanosleep implements WASI poll_oneoff's sleep, ending early when the
 // current call's context is done so that a sleeping guest notices
-// cancellation (wazero then closes the module at its next instruction
-// boundary check).
+// cancellation (guard then stops it at its next loop iteration).
 func (inst *instance) nanosleep(ns int64) {
 	if inst.start != nil {
 		inst.start.now += ns

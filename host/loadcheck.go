@@ -93,25 +93,7 @@ func notWasm(head []byte) error {
 // wazero's compiler does not watch the context, so on the deadline the
 // compilation is abandoned to finish (and be freed) on its own.
 func (r *Runtime) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
-	if len(bin) > MaxModuleSize {
-		return nil, fmt.Errorf("is %d bytes, over the %d MiB limit for a module", len(bin), MaxModuleSize>>20)
-	}
-	st, err := wasmcheck.Check(bin, moduleLimits)
-	if errors.Is(err, wasmcheck.ErrNoMemory) {
-		// Say first what says most: a module missing the ABI's exports is
-		// not a plugin at all.
-		var missing []string
-		for _, want := range requiredExports {
-			if !st.FuncExports[want.name] {
-				missing = append(missing, want.name)
-			}
-		}
-		if missing != nil {
-			return nil, fmt.Errorf("%w v%d plugin: missing exports %s; build it with the wasmhost SDK and -buildmode=c-shared",
-				errNotPlugin, abi.Version, strings.Join(missing, ", "))
-		}
-	}
-	if err != nil {
+	if err := checkModule(bin); err != nil {
 		return nil, err
 	}
 	type result struct {
@@ -145,6 +127,30 @@ func (r *Runtime) compile(ctx context.Context, bin []byte) (wazero.CompiledModul
 		return nil, ctx.Err()
 	}
 	return nil, fmt.Errorf("compiling took longer than %v", compileTimeout)
+}
+
+// checkModule refuses a module over the size limit or one wasmcheck.Check
+// refuses, saying first whether it is a plugin at all.
+func checkModule(bin []byte) error {
+	if len(bin) > MaxModuleSize {
+		return fmt.Errorf("is %d bytes, over the %d MiB limit for a module", len(bin), MaxModuleSize>>20)
+	}
+	st, err := wasmcheck.Check(bin, moduleLimits)
+	if errors.Is(err, wasmcheck.ErrNoMemory) {
+		// Say first what says most: a module missing the ABI's exports is
+		// not a plugin at all.
+		var missing []string
+		for _, want := range requiredExports {
+			if !st.FuncExports[want.name] {
+				missing = append(missing, want.name)
+			}
+		}
+		if missing != nil {
+			return fmt.Errorf("%w v%d plugin: missing exports %s; build it with the wasmhost SDK and -buildmode=c-shared",
+				errNotPlugin, abi.Version, strings.Join(missing, ", "))
+		}
+	}
+	return err
 }
 
 // errNotPlugin starts the message for a module without the ABI's exports.

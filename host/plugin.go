@@ -327,11 +327,13 @@ func (p *Plugin) invoke(ctx context.Context, env Env, tg target, do func(ctx con
 	defer st.out.flush(env)
 	inst.sleepCtx.Store(&ctx)
 	inst.beginCall(j)
+	release := inst.guard(ctx)
 	err = clock.run(func() error { return do(withCallState(ctx, st), inst) })
+	stopped := release()
 	if err == nil && j != nil {
 		err = j.finish()
 	}
-	p.checkin(inst, err == nil && ctx.Err() == nil)
+	p.checkin(inst, err == nil && ctx.Err() == nil && !stopped)
 	if err == nil && ctx.Err() != nil {
 		// The guest saw the cancellation (StatusCancelled, cancelled()) and
 		// returned tidily; the caller has gone, so the result is dropped and
@@ -552,11 +554,9 @@ func (p *Plugin) freshInstance(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{abi.ExportABIVersion, abi.ExportDescribe} {
-		if _, err := inst.mod.ExportedFunction(name).Call(ctx); err != nil {
-			inst.close()
-			return nil, err
-		}
+	if err := inst.callPure(ctx); err != nil {
+		inst.close()
+		return nil, err
 	}
 	return inst, nil
 }

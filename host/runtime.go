@@ -163,9 +163,11 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(cache).
 		// 64 KiB pages.
-		WithMemoryLimitPages(opts.MemoryLimitMiB * 16).
-		// Without this a guest in an endless loop could never be stopped.
-		WithCloseOnContextDone(true)
+		// Guests are stopped through the interrupt global Load adds
+		// (wasmcheck.AddInterrupt), not WithCloseOnContextDone, whose
+		// check is an indirect call at every loop header: Go's wasm code
+		// ran 2-5 times slower with it.
+		WithMemoryLimitPages(opts.MemoryLimitMiB * 16)
 	budget := &memBudget{}
 	switch {
 	case opts.MemoryBudgetMiB == 0:
@@ -339,10 +341,26 @@ func (p *Plugin) start(ctx context.Context, bin []byte) (_ *abi.Description, raw
 	invalid := func(format string, args ...any) error {
 		return tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: "+format, append([]any{name}, args...)...))
 	}
+	// compileError says what the checks or the compiler refused.
+	compileError := func(err error) error {
+		if errors.Is(err, wasmcheck.ErrRefused) || errors.Is(err, errNotPlugin) {
+			return invalid("%w", err)
+		}
+		return invalid("cannot compile: %w", err)
+	}
 	defer recovered(&err, "plugin "+name+": start", r.log.Error)
 	if !bytes.HasPrefix(bin, wasmMagic) {
 		return nil, nil, invalid("%w", notWasm(bin[:min(len(bin), len(wasmMagic))]))
 	}
+	if err := checkModule(bin); err != nil {
+		return nil, nil, compileError(err)
+	}
+	// Every loop of the guest reads a global the host sets to stop it.
+	stoppable, err := wasmcheck.AddInterrupt(bin)
+	if err != nil {
+		return nil, nil, invalid("cannot instrument its loops so that it can be stopped: %w", err)
+	}
+	bin = stoppable
 	// Expose the guest's globals, so that its state after _initialize can
 	// be snapshotted. A module the rewrite does not understand loads as it
 	// is, and its calls start fresh instances. The rewrite is linear in the
@@ -357,11 +375,8 @@ func (p *Plugin) start(ctx context.Context, bin []byte) (_ *abi.Description, raw
 		}
 	}
 	compiled, err := r.compile(ctx, bin)
-	if errors.Is(err, wasmcheck.ErrRefused) || errors.Is(err, errNotPlugin) {
-		return nil, nil, invalid("%w", err)
-	}
 	if err != nil {
-		return nil, nil, invalid("cannot compile: %w", err)
+		return nil, nil, compileError(err)
 	}
 	ok := false
 	defer func() {
@@ -411,6 +426,7 @@ func (p *Plugin) handshake(ctx context.Context, exports map[string]api.FunctionD
 		return nil, nil, tag(ErrInvalidPlugin, fmt.Errorf("plugin %s: cannot start: %w", p.name, err))
 	}
 	defer inst.close()
+	defer inst.guard(ctx)()
 
 	ver, err := inst.mod.ExportedFunction(abi.ExportABIVersion).Call(ctx)
 	if err != nil {
@@ -467,11 +483,9 @@ func (p *Plugin) snapshotWithMounts(ctx context.Context) {
 	}
 	defer inst.close()
 	// The same two pure exports the handshake called before its capture.
-	for _, name := range []string{abi.ExportABIVersion, abi.ExportDescribe} {
-		if _, err := inst.mod.ExportedFunction(name).Call(ctx); err != nil {
-			p.log.Debug("no snapshot; calls start fresh instances", "error", err)
-			return
-		}
+	if err := inst.callPure(ctx); err != nil {
+		p.log.Debug("no snapshot; calls start fresh instances", "error", err)
+		return
 	}
 	if p.snap, err = capture(inst, p.globals, p.rt.opts.CopyOnWriteSnapshots); err != nil {
 		p.log.Debug("no snapshot; calls start fresh instances", "error", err)
