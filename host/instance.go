@@ -20,8 +20,8 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmhost/wasmhost/abi"
-	"github.com/wasmhost/wasmhost/internal/wasmcheck"
 	"github.com/wasmhost/wasmhost/internal/safetext"
+	"github.com/wasmhost/wasmhost/internal/wasmcheck"
 )
 
 // instance is one module instance, used for at most one call and closed.
