@@ -6,9 +6,12 @@
 // once, in time and memory linear in the module's size, and allocates
 // nothing per instruction.
 //
-// It owns only this structural check of core modules (binary version 1). It
-// knows nothing of wazero, of the wasmhost ABI's exports and imports, or of
-// where the bytes came from; the host checks those.
+// With the same instruction decoder, AddInterrupt instruments a module it
+// accepted so that the host can stop it: a global every loop reads.
+//
+// It owns only this structural check and rewrite of core modules (binary
+// version 1). It knows nothing of wazero, of the wasmhost ABI's exports and
+// imports, or of where the bytes came from; the host checks those.
 package wasmcheck
 
 import (
