@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/testdata/hostile"
 )
 
 // prompt bounds how long a cancelled call may take to return. The promise
@@ -142,5 +146,41 @@ func TestCancelCause(t *testing.T) {
 	err := waitErr(t, done, prompt)
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, errGone) {
 		t.Errorf("err = %v, want context.Canceled and the cause", err)
+	}
+}
+
+// TestSpinnerOnTheOnlyP: compiled guest code cannot be preempted, so a
+// guest in a tight loop (loop br 0, no calls) must still leave for the
+// host now and then (wasmcheck.AddInterrupt), or with one P nothing else
+// runs, not even the timer that ends its call. With GOMAXPROCS 1 the call
+// must end at its deadline.
+func TestSpinnerOnTheOnlyP(t *testing.T) {
+	r, _ := newRuntime(t, Options{})
+	hp := hostile.Plugin{Describe: hostile.Tool("spin"), Result: hostile.Text("unreachable")}
+	hp.Call = hp.Return(hostile.Loop)
+	path := filepath.Join(t.TempDir(), "spin.wasm")
+	if err := os.WriteFile(path, hp.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := r.Load(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Call(ctx, "spin", nil, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Call = %v, want the deadline's error", err)
+		}
+	case <-time.After(20 * time.Second):
+		// Only reachable once the spinner lets this goroutine run at all.
+		t.Fatal("the spinning call did not end at its deadline")
 	}
 }

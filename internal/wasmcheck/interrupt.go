@@ -10,23 +10,32 @@ import (
 // a non-zero value to stop the guest.
 const InterruptExport = "wasmhost.interrupt"
 
-// interruptCheck is what AddInterrupt puts at the top of every loop:
-// global.get K; if; unreachable; end (K goes between the first byte and
-// the rest).
-var interruptCheck = []byte{0x04, 0x40, 0x00, 0x0b}
+// yieldEvery is how many loop iterations a guest runs between two visits
+// to the host (see AddInterrupt).
+const yieldEvery = 4096
 
 const secStart, secElem, secDataCount, secData = 8, 9, 12, 11
 
-// AddInterrupt returns bin with one more mutable i32 global, exported as
-// InterruptExport, which every loop reads at the top of each iteration:
-// once the host sets it, the guest traps at its next iteration, so a
-// guest in any loop can be stopped. (A guest in no loop ends on its own:
-// recursion without end overflows the stack.)
+// AddInterrupt returns bin instrumented so that the host can stop it and
+// the Go scheduler can take its thread back:
 //
-// It stands in for wazero's WithCloseOnContextDone, which does the same
-// check as an indirect call at every loop header: Go's wasm code enters a
-// loop in every function, and runs two to five times slower with it. This
-// check is a global load and a branch.
+//   - a mutable i32 global, exported as InterruptExport, which the host
+//     sets to stop the guest;
+//   - a countdown global, which the top of every loop decrements; when it
+//     reaches zero (every yieldEvery iterations), a function added at the
+//     end of the module traps if the interrupt is set, and otherwise
+//     calls memory.grow 0, which leaves the guest for the host and back.
+//
+// The visit matters as much as the trap: compiled guest code cannot be
+// preempted, so a guest in a loop that never left it would hold its Go P
+// (and the timers that would set the interrupt need one) for ever. A
+// guest in no loop ends on its own: recursion without end overflows the
+// stack.
+//
+// It stands in for wazero's WithCloseOnContextDone, which leaves for the
+// host at every loop iteration: Go's wasm code enters a loop in every
+// function, and ran two to five times slower with it. This check is a few
+// global reads and writes and a branch, and the visit one in yieldEvery.
 //
 // bin must be a module Check accepted; AddInterrupt decodes every
 // instruction as Check does and fails, leaving nothing half-done, on
@@ -41,7 +50,7 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 		body       int // where its payload starts
 	}
 	var sections []section
-	var importedGlobals, definedGlobals uint32
+	var importedGlobals, definedGlobals, importedFuncs, definedFuncs, types uint32
 	r := &reader{b: bin, off: 8}
 	for !r.done() {
 		start := r.off
@@ -62,6 +71,7 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 				switch sec.byte() {
 				case 0x00:
 					sec.u32()
+					importedFuncs++
 				case 0x03:
 					sec.byte()
 					sec.byte()
@@ -72,21 +82,46 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 			}
 		case secGlobal:
 			definedGlobals = sec.u32()
+		case secType:
+			types = sec.u32()
+		case secFunction:
+			definedFuncs = sec.u32()
 		}
 		if sec.err != nil {
 			return nil, fmt.Errorf("section %d: %w", id, sec.err)
 		}
 		r.off = s.end
 	}
-	index := importedGlobals + definedGlobals
-	check := append(binary.AppendUvarint([]byte{0x23}, uint64(index)), interruptCheck...)
+	interrupt, countdown := importedGlobals+definedGlobals, importedGlobals+definedGlobals+1
+	visit := importedFuncs + definedFuncs // the function added at the end
+	uleb := func(b []byte, v uint32) []byte { return binary.AppendUvarint(b, uint64(v)) }
+	// At the top of every loop: countdown--; if countdown == 0 { visit() }.
+	check := uleb([]byte{0x23}, countdown)
+	check = append(check, 0x41, 0x01, 0x6b, 0x24)
+	check = uleb(check, countdown)
+	check = uleb(append(check, 0x23), countdown)
+	check = uleb(append(check, 0x45, 0x04, 0x40, 0x10), visit)
+	check = append(check, 0x0b)
+	// visit: if interrupt { unreachable }; memory.grow 0; drop;
+	// countdown = yieldEvery.
+	visitBody := uleb([]byte{0x00, 0x23}, interrupt) // no locals
+	visitBody = append(visitBody, 0x04, 0x40, 0x00, 0x0b, 0x41, 0x00, 0x40, 0x00, 0x1a)
+	visitBody = appendSLEB(append(visitBody, 0x41), yieldEvery)
+	visitBody = uleb(append(visitBody, 0x24), countdown)
+	visitBody = append(visitBody, 0x0b)
 
-	// The new global, export and code, each replacing its section or, for
-	// the first two, inserted where the section order puts them.
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b} // mutable i32 = 0
-	newExport := binary.AppendUvarint(nil, uint64(len(InterruptExport)))
+	// The new globals, export, type, function and code, each appended to
+	// its section or, for a section the module lacks, inserted where the
+	// section order puts it.
+	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}
+	newGlobals = append(appendSLEB(newGlobals, yieldEvery), 0x0b)
+	newExport := uleb(nil, uint32(len(InterruptExport)))
 	newExport = append(newExport, InterruptExport...)
-	newExport = binary.AppendUvarint(append(newExport, 0x03), uint64(index))
+	newExport = uleb(append(newExport, 0x03), interrupt)
+	newType := []byte{0x60, 0x00, 0x00} // () -> ()
+	newFunc := uleb(nil, types)
+	newCode := uleb(nil, uint32(len(visitBody)))
+	newCode = append(newCode, visitBody...)
 
 	out := make([]byte, 0, len(bin)+len(bin)/16+64)
 	out = append(out, bin[:8]...)
@@ -95,22 +130,20 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 		out = binary.AppendUvarint(out, uint64(len(payload)))
 		out = append(out, payload...)
 	}
-	appendEntry := func(s section, entry []byte) []byte {
+	appendEntries := func(s section, n uint32, entries []byte) []byte {
 		sec := &reader{b: bin[:s.end], off: s.body}
-		n := sec.u32()
-		payload := binary.AppendUvarint(nil, uint64(n)+1)
+		payload := uleb(nil, sec.u32()+n)
 		payload = append(payload, bin[sec.off:s.end]...)
-		return append(payload, entry...)
+		return append(payload, entries...)
 	}
-	hasGlobal, hasExport := false, false
+	has := map[byte]bool{}
 	for _, s := range sections {
-		switch s.id {
-		case secGlobal:
-			hasGlobal = true
-		case secExport:
-			hasExport = true
-		}
+		has[s.id] = true
 	}
+	if !has[secType] || !has[secFunction] || !has[secCode] {
+		return nil, errors.New("no functions to instrument")
+	}
+	hasGlobal, hasExport := has[secGlobal], has[secExport]
 	for _, s := range sections {
 		after := func(ids ...byte) bool {
 			for _, id := range ids {
@@ -121,7 +154,7 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 			return false
 		}
 		if !hasGlobal && after(secExport, secStart, secElem, secDataCount, secCode, secData) {
-			emit(secGlobal, append([]byte{1}, newGlobal...))
+			emit(secGlobal, append([]byte{2}, newGlobals...))
 			hasGlobal = true
 		}
 		if !hasExport && after(secStart, secElem, secDataCount, secCode, secData) {
@@ -129,12 +162,16 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 			hasExport = true
 		}
 		switch s.id {
+		case secType:
+			emit(secType, appendEntries(s, 1, newType))
+		case secFunction:
+			emit(secFunction, appendEntries(s, 1, newFunc))
 		case secGlobal:
-			emit(secGlobal, appendEntry(s, newGlobal))
+			emit(secGlobal, appendEntries(s, 2, newGlobals))
 		case secExport:
-			emit(secExport, appendEntry(s, newExport))
+			emit(secExport, appendEntries(s, 1, newExport))
 		case secCode:
-			code, err := checkLoops(bin[s.body:s.end], check)
+			code, err := checkLoops(bin[s.body:s.end], check, newCode)
 			if err != nil {
 				return nil, err
 			}
@@ -143,21 +180,16 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 			out = append(out, bin[s.start:s.end]...)
 		}
 	}
-	if !hasGlobal {
-		emit(secGlobal, append([]byte{1}, newGlobal...))
-	}
-	if !hasExport {
-		emit(secExport, append([]byte{1}, newExport...))
-	}
-	return out, nil
+	return out, nil // the code section comes after both, so they were emitted
 }
 
 // checkLoops returns the code section payload with check put at the top
-// of every loop of every function body.
-func checkLoops(payload, check []byte) ([]byte, error) {
+// of every loop of every function body, and extra (one more body) at the
+// end.
+func checkLoops(payload, check, extra []byte) ([]byte, error) {
 	r := &reader{b: payload}
 	n := r.u32()
-	out := binary.AppendUvarint(make([]byte, 0, len(payload)+len(payload)/16), uint64(n))
+	out := binary.AppendUvarint(make([]byte, 0, len(payload)+len(payload)/16), uint64(n)+1)
 	var body []byte
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		size := int(r.u32())
@@ -204,5 +236,17 @@ func checkLoops(payload, check []byte) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	return out, nil
+	return append(out, extra...), nil
+}
+
+// appendSLEB appends v as a signed LEB128 (an i32.const immediate).
+func appendSLEB(b []byte, v int32) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
 }

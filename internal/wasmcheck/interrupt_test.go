@@ -9,9 +9,16 @@ import (
 )
 
 func TestAddInterrupt(t *testing.T) {
-	// The check AddInterrupt puts at the top of a loop: global.get K; if;
-	// unreachable; end. The hostile plugin defines one global, so K is 1.
-	check := []byte{0x23, 0x01, 0x04, 0x40, 0x00, 0x0b}
+	// The check AddInterrupt puts at the top of a loop, with the countdown
+	// at global 2 (the hostile plugin defines one global, the interrupt is
+	// 1) and the added function after all the module's own.
+	p0 := plugin()
+	st, err := wasmcheck.Check(p0.Bytes(), wasmcheck.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	visit := byte(st.Functions)
+	check := []byte{0x23, 0x02, 0x41, 0x01, 0x6b, 0x24, 0x02, 0x23, 0x02, 0x45, 0x04, 0x40, 0x10, visit, 0x0b}
 	for _, tc := range []struct {
 		name  string
 		mod   func(p *hostile.Plugin)
