@@ -23,17 +23,18 @@
 # Needs Go, Node 20+ and npm; full mode also a Redis at REDIS_URL (default
 # redis://127.0.0.1:6379). Raw output is kept in $OUT (default a temp file).
 # Knobs: BENCHTIME (default 1s), RELAY_N (3000), TASKS_N (400), SEQ, CONC,
-# PER, ELICIT, STARTS (client rounds; see bench/driver/bench.mjs), HTTP_N
-# (3000 requests), LATENCY_ROUNDS (30 rounds per latency setup).
+# PER, ELICIT, STARTS (client rounds; see bench/driver/bench.mjs), ROUNDS
+# (client runs of each server, alternated; each figure is the median),
+# HTTP_N (3000 requests), LATENCY_ROUNDS (30 rounds per latency setup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 short=false
 [[ "${1:-}" == "--short" ]] && short=true
 if $short; then
-  : "${BENCHTIME:=200ms}" "${SEQ:=300}" "${CONC:=16}" "${PER:=25}" "${ELICIT:=50}" "${STARTS:=3}"
+  : "${BENCHTIME:=200ms}" "${SEQ:=300}" "${CONC:=16}" "${PER:=25}" "${ELICIT:=50}" "${STARTS:=3}" "${ROUNDS:=1}"
 else
-  : "${BENCHTIME:=1s}" "${SEQ:=2000}" "${CONC:=16}" "${PER:=125}" "${ELICIT:=300}" "${STARTS:=7}"
+  : "${BENCHTIME:=1s}" "${SEQ:=2000}" "${CONC:=16}" "${PER:=125}" "${ELICIT:=300}" "${STARTS:=7}" "${ROUNDS:=5}"
 fi
 RELAY_N=${RELAY_N:-3000}
 TASKS_N=${TASKS_N:-400}
@@ -60,15 +61,33 @@ drive() { # label, tools, command...
   node bench/driver/bench.mjs --label "$label" --seq "$SEQ" --conc "$CONC" --per "$PER" \
     --elicit "$ELICIT" --starts "$STARTS" --tools "$tools" -- "$@" | tee -a "$OUT"
 }
-W=$(drive wasmhost "$ntools" "$bin/wasmhost" serve --plugins "$fixture" --log-level warn)
-N=$(drive native 2 "$bin/native")
+# The two servers take turns, ROUNDS times: on a shared machine one run's
+# figures move by a third from one run to the next, more than the
+# difference measured; the medians do not.
+W= N=
+for _ in $(seq "$ROUNDS"); do
+  W+=$(drive wasmhost "$ntools" "$bin/wasmhost" serve --plugins "$fixture" --log-level warn)$'\n'
+  N+=$(drive native 2 "$bin/native")$'\n'
+done
+# medians LINES: one JSON object holding each numeric field's median.
+medians() {
+  node -e '
+    const runs = process.argv[1].trim().split("\n").map(l => JSON.parse(l));
+    const out = {};
+    for (const k of Object.keys(runs[0])) {
+      const v = runs.map(r => r[k]).filter(x => typeof x === "number").sort((a, b) => a - b);
+      out[k] = v.length ? v[Math.floor(v.length / 2)] : runs[0][k];
+    }
+    console.log(JSON.stringify(out));' "$1"
+}
+W=$(medians "$W"); N=$(medians "$N")
 
 bench() { # package, pattern, benchtime; a failure is reported, the rest still runs
   printf '== go test -bench %s -benchtime %s %s\n' "$2" "$3" "$1" >&2
   go test -run '^$' -bench "$2" -benchtime "$3" "$1" | tee -a "$OUT" | grep -E '^Benchmark' >&2 ||
     echo "   (failed: see $OUT)" >&2
 }
-bench ./host/ 'SyncCall|InputRoundTrip|Instantiate' "$BENCHTIME"
+bench ./host/ 'SyncCall|GreetCall|InputRoundTrip|Instantiate' "$BENCHTIME"
 bench ./host/ 'HTTPImport' "${HTTP_N:-3000}x"
 if ! $short; then
   bench ./tasks/ 'AnswerRoundTrip' "$BENCHTIME"
@@ -141,7 +160,7 @@ target() {
 }
 
 echo
-echo "client over stdio (TypeScript SDK), wasmhost vs native go-sdk, same run"
+echo "client over stdio (TypeScript SDK), wasmhost vs native go-sdk, same run (median of $ROUNDS alternated runs each)"
 printf '%-44s %10s %10s %9s   %-12s\n' figure wasmhost native ratio target
 row "greet sequential p50 (ms)"                  greet_p50_ms   "ratio<=2"
 row "greet sequential p99 (ms)"                  greet_p99_ms   "ratio<=3"
@@ -155,6 +174,7 @@ echo "host (go test -bench)"
 ratio "host: sync call, fresh instance vs restored (ns/op)"   BenchmarkSyncCall/fresh ns/op BenchmarkSyncCall/pool ns/op
 ratio "host: instantiate, _initialize vs from snapshot"      BenchmarkInstantiate/initialize ns/op BenchmarkInstantiate/snapshot ns/op
 ratio "host: restore a snapshot vs a call on a restored one" BenchmarkInstantiate/restore ns/op BenchmarkSyncCall/pool ns/op
+ratio "host: greet call vs echo call, restore included"      BenchmarkGreetCall ns/op BenchmarkSyncCall/pool ns/op
 ratio "host: HTTP request p50, import vs direct net/http"  BenchmarkHTTPImport/import p50-ns BenchmarkHTTPImport/direct p50-ns
 ratio "host: HTTP request p50, raw import vs direct"        BenchmarkHTTPImport/import-raw p50-ns BenchmarkHTTPImport/direct p50-ns
 if ! $short; then

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -59,6 +60,31 @@ func BenchmarkSyncCall(b *testing.B) {
 				b.ReportMetric(100*float64(hits)/float64(hits+misses), "pool-hit-%")
 			}
 		})
+	}
+}
+
+// BenchmarkGreetCall measures a call of the example plugin greet (built
+// from plugins/greet with the SDK), the tool bench/run.sh drives through a
+// client: what the guest and the host spend per call, restore included
+// (it runs after the call returns, and the next call waits for it).
+func BenchmarkGreetCall(b *testing.B) {
+	r, _ := newRuntime(b, Options{})
+	path, _, err := guestBuilder.Build(context.Background(), filepath.Join("..", "plugins", "greet"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := r.Load(context.Background(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	args := json.RawMessage(`{"name":"Ada"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		res, err := p.Call(context.Background(), "greet", args, nil)
+		if err != nil || len(res.Content) != 1 || res.Content[0].Text != "Hello, Ada!" {
+			b.Fatalf("greet: %+v, %v", res, err)
+		}
 	}
 }
 
