@@ -29,8 +29,9 @@ type instance struct {
 	mod   api.Module
 	alloc api.Function
 	call  api.Function
-	// interrupt stops the guest at its next loop iteration once set (see
-	// wasmcheck.AddInterrupt and guard).
+	// interrupt, once set, stops the guest at its next visit to the host,
+	// within a few thousand loop iterations (see wasmcheck.AddInterrupt and
+	// guard).
 	interrupt api.MutableGlobal
 	// getPrompt and readResource are nil when the guest does not export
 	// them (Load refuses that when it describes prompts or resources).
@@ -276,8 +277,8 @@ func (inst *instance) callPure(ctx context.Context) error {
 	return nil
 }
 
-// guard stops the guest, at its next loop iteration, once ctx is done,
-// until release is called. release reports whether it did: the guest's
+// guard stops the guest (at its next visit, see interrupt) once ctx is
+// done, until release is called. release reports whether it did: the guest's
 // state is then unknown, and the instance must not be used again.
 func (inst *instance) guard(ctx context.Context) (release func() (stopped bool)) {
 	stop := context.AfterFunc(ctx, func() { inst.interrupt.Set(1) })
@@ -286,7 +287,7 @@ func (inst *instance) guard(ctx context.Context) (release func() (stopped bool))
 
 // nanosleep implements WASI poll_oneoff's sleep, ending early when the
 // current call's context is done so that a sleeping guest notices
-// cancellation (guard then stops it at its next loop iteration).
+// cancellation (guard then stops it).
 func (inst *instance) nanosleep(ns int64) {
 	if inst.start != nil {
 		inst.start.now += ns
