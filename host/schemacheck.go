@@ -203,6 +203,9 @@ func Validate(ctx context.Context, budget time.Duration, check func() error) err
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, budget, ErrRunBudget)
 	defer cancel()
+	if ctx.Err() != nil { // else select could pick a free place over it
+		return validationEnded(ctx, budget)
+	}
 	select {
 	case validators <- struct{}{}:
 	case <-ctx.Done():

@@ -130,13 +130,19 @@ func (c *wireClient) call(method string, params any) message {
 	return c.await(c.send(method, params), method)
 }
 
+// wireWait bounds every wait for the server. A tool's first call compiles
+// its plugin (the catalog lists it from its description cache), which with
+// a cold compilation cache, the race detector and a busy 2-core machine
+// has taken over 30 s.
+const wireWait = 2 * time.Minute
+
 func (c *wireClient) await(ch <-chan message, what string) message {
 	c.t.Helper()
 	select {
 	case m := <-ch:
 		return m
-	case <-time.After(30 * time.Second):
-		c.t.Fatalf("no response to %s within 30s", what)
+	case <-time.After(wireWait):
+		c.t.Fatalf("no response to %s within %v", what, wireWait)
 		return message{}
 	}
 }
@@ -169,8 +175,8 @@ func (c *wireClient) nextRequest() message {
 	select {
 	case m := <-c.requests:
 		return m
-	case <-time.After(30 * time.Second):
-		c.t.Fatal("no request from the server within 30s")
+	case <-time.After(wireWait):
+		c.t.Fatalf("no request from the server within %v", wireWait)
 		return message{}
 	}
 }
@@ -178,7 +184,7 @@ func (c *wireClient) nextRequest() message {
 // waitNotification waits for a notification matching ok, skipping others.
 func (c *wireClient) waitNotification(ok func(message) bool) message {
 	c.t.Helper()
-	deadline := time.After(30 * time.Second)
+	deadline := time.After(wireWait)
 	for {
 		select {
 		case m := <-c.notifications:
@@ -186,7 +192,7 @@ func (c *wireClient) waitNotification(ok func(message) bool) message {
 				return m
 			}
 		case <-deadline:
-			c.t.Fatal("expected notification did not arrive within 30s")
+			c.t.Fatalf("expected notification did not arrive within %v", wireWait)
 			return message{}
 		}
 	}
