@@ -10,9 +10,10 @@ import (
 // a non-zero value to stop the guest.
 const InterruptExport = "wasmhost.interrupt"
 
-// yieldEvery is how many loop iterations a guest runs between two visits
-// to the host (see AddInterrupt).
-const yieldEvery = 4096
+// yieldEvery is i32.const 4096, as signed LEB128: how many loop
+// iterations a guest runs between two visits to the host (see
+// AddInterrupt).
+var yieldEvery = []byte{0x41, 0x80, 0x20}
 
 const secStart, secElem, secDataCount, secData = 8, 9, 12, 11
 
@@ -106,15 +107,15 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 	// countdown = yieldEvery.
 	visitBody := uleb([]byte{0x00, 0x23}, interrupt) // no locals
 	visitBody = append(visitBody, 0x04, 0x40, 0x00, 0x0b, 0x41, 0x00, 0x40, 0x00, 0x1a)
-	visitBody = appendSLEB(append(visitBody, 0x41), yieldEvery)
+	visitBody = append(visitBody, yieldEvery...)
 	visitBody = uleb(append(visitBody, 0x24), countdown)
 	visitBody = append(visitBody, 0x0b)
 
 	// The new globals, export, type, function and code, each appended to
 	// its section or, for a section the module lacks, inserted where the
 	// section order puts it.
-	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01, 0x41}
-	newGlobals = append(appendSLEB(newGlobals, yieldEvery), 0x0b)
+	newGlobals := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b, 0x7f, 0x01}
+	newGlobals = append(append(newGlobals, yieldEvery...), 0x0b)
 	newExport := uleb(nil, uint32(len(InterruptExport)))
 	newExport = append(newExport, InterruptExport...)
 	newExport = uleb(append(newExport, 0x03), interrupt)
@@ -237,16 +238,4 @@ func checkLoops(payload, check, extra []byte) ([]byte, error) {
 		return nil, r.err
 	}
 	return append(out, extra...), nil
-}
-
-// appendSLEB appends v as a signed LEB128 (an i32.const immediate).
-func appendSLEB(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
 }
