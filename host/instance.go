@@ -226,7 +226,14 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 	mod, err := p.rt.wz.InstantiateModule(ictx, p.compiled, cfg)
 	if err == nil {
 		inst.mod = mod
-		err = inst.initialize(ictx, initialize)
+		if g, ok := mod.ExportedGlobal(wasmcheck.InterruptExport).(api.MutableGlobal); ok {
+			inst.interrupt = g
+		} else {
+			err = fmt.Errorf("%w: no %s global to stop it with", ErrBadGuestMessage, wasmcheck.InterruptExport)
+		}
+	}
+	if err == nil && initialize {
+		err = inst.callGuarded(ictx, "_initialize")
 	}
 	if err != nil {
 		if mod != nil {
@@ -249,33 +256,22 @@ func (p *Plugin) newInstance(ctx context.Context, initialize bool) (*instance, e
 	return inst, nil
 }
 
-// initialize finds the interrupt global and, if run is set, runs the
-// guest's _initialize, stopped if ctx ends first.
-func (inst *instance) initialize(ctx context.Context, run bool) error {
-	g, ok := inst.mod.ExportedGlobal(wasmcheck.InterruptExport).(api.MutableGlobal)
-	if !ok {
-		return fmt.Errorf("%w: no %s global to stop it with", ErrBadGuestMessage, wasmcheck.InterruptExport)
-	}
-	inst.interrupt = g
-	if !run {
-		return nil
-	}
+// callGuarded calls the guest's exports of no arguments named, in order,
+// stopping the guest if ctx ends first: _initialize, or the two pure
+// exports (the ABI version and the description) that the handshake calls
+// before its snapshot.
+func (inst *instance) callGuarded(ctx context.Context, names ...string) error {
 	defer inst.guard(ctx)()
-	_, err := inst.mod.ExportedFunction("_initialize").Call(ctx)
-	return err
-}
-
-// callPure calls the two exports that read nothing of a caller's, the ABI
-// version and the description, as the handshake did before its snapshot.
-func (inst *instance) callPure(ctx context.Context) error {
-	defer inst.guard(ctx)()
-	for _, name := range []string{abi.ExportABIVersion, abi.ExportDescribe} {
+	for _, name := range names {
 		if _, err := inst.mod.ExportedFunction(name).Call(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// pureExports are called, in this order, before a snapshot is taken.
+var pureExports = []string{abi.ExportABIVersion, abi.ExportDescribe}
 
 // guard stops the guest (at its next visit, see interrupt) once ctx is
 // done, until release is called. release reports whether it did: the guest's

@@ -89,13 +89,11 @@ func notWasm(head []byte) error {
 	return errors.New("not a WebAssembly module; build it with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared")
 }
 
-// compile checks bin's structure, then compiles it under a deadline.
-// wazero's compiler does not watch the context, so on the deadline the
-// compilation is abandoned to finish (and be freed) on its own.
+// compile compiles bin, which checkModule accepted before Load's
+// rewrites, under a deadline. wazero's compiler does not watch the
+// context, so on the deadline the compilation is abandoned to finish (and
+// be freed) on its own.
 func (r *Runtime) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
-	if err := checkModule(bin); err != nil {
-		return nil, err
-	}
 	type result struct {
 		c   wazero.CompiledModule
 		err error

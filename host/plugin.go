@@ -554,7 +554,7 @@ func (p *Plugin) freshInstance(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := inst.callPure(ctx); err != nil {
+	if err := inst.callGuarded(ctx, pureExports...); err != nil {
 		inst.close()
 		return nil, err
 	}

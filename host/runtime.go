@@ -355,7 +355,8 @@ func (p *Plugin) start(ctx context.Context, bin []byte) (_ *abi.Description, raw
 	if err := checkModule(bin); err != nil {
 		return nil, nil, compileError(err)
 	}
-	// Every loop of the guest reads a global the host sets to stop it.
+	// Every loop of the guest counts down to a visit to the host, where it
+	// can be stopped (wasmcheck.AddInterrupt).
 	stoppable, err := wasmcheck.AddInterrupt(bin)
 	if err != nil {
 		return nil, nil, invalid("cannot instrument its loops so that it can be stopped: %w", err)
@@ -363,9 +364,9 @@ func (p *Plugin) start(ctx context.Context, bin []byte) (_ *abi.Description, raw
 	bin = stoppable
 	// Expose the guest's globals, so that its state after _initialize can
 	// be snapshotted. A module the rewrite does not understand loads as it
-	// is, and its calls start fresh instances. The rewrite is linear in the
-	// file, which the reader has already size-capped; compile then checks
-	// the module that actually runs.
+	// is, and its calls start fresh instances. Both rewrites are linear in
+	// the module, which checkModule has accepted and they add to by a few
+	// bytes per loop and global; wazero validates what actually runs.
 	var globals []string
 	if !r.opts.FreshInstances {
 		if rewritten, names, err := exportGlobals(bin); err == nil {
@@ -483,7 +484,7 @@ func (p *Plugin) snapshotWithMounts(ctx context.Context) {
 	}
 	defer inst.close()
 	// The same two pure exports the handshake called before its capture.
-	if err := inst.callPure(ctx); err != nil {
+	if err := inst.callGuarded(ctx, pureExports...); err != nil {
 		p.log.Debug("no snapshot; calls start fresh instances", "error", err)
 		return
 	}

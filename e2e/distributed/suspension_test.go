@@ -85,13 +85,7 @@ func TestEvictedGuestResumes(t *testing.T) {
 	t.Parallel()
 	t.Run("redis", func(t *testing.T) {
 		t.Parallel()
-		c := newCluster(t)
-		c.workerWith("worker", "", "--evict-after", "100ms")
-		_, client := c.frontEnd("front end", "")
-		client.initialize("2025-11-25", elicits)
-		id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
-		question := client.nextRequest("the question")
-		c.waitParked(id)
+		c, client, id, question := parkedConfirmDelete(t)
 		if q := c.queued(); len(q) != 0 {
 			t.Errorf("queue holds %v while the task waits for its answer, want nothing", q)
 		}
@@ -215,13 +209,7 @@ func TestResumeAfterPluginChanged(t *testing.T) {
 // not deterministic would have left.
 func TestReplayDivergenceFails(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t)
-	c.workerWith("worker", "", "--evict-after", "100ms")
-	_, client := c.frontEnd("front end", "")
-	client.initialize("2025-11-25", elicits)
-	id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
-	question := client.nextRequest("the question")
-	c.waitParked(id)
+	c, client, id, question := parkedConfirmDelete(t)
 	entry := `{"k":"input","h":"sha256:recorded-for-another-question","r":[{"result":{"action":"accept","content":{"confirm":true}}}]}`
 	if err := c.raw.RPush(context.Background(), c.prefix+":task:{"+id+"}:journal", entry).Err(); err != nil {
 		t.Fatal(err)
@@ -234,4 +222,19 @@ func TestReplayDivergenceFails(t *testing.T) {
 	if st, msg := c.storedStatus(id), c.taskField(id, "error"); st != "failed" || !strings.Contains(msg, "diverged") {
 		t.Errorf("task resumed from a journal of another question ended %s: %q, want failed saying the replay diverged", st, msg)
 	}
+}
+
+// parkedConfirmDelete starts a cluster whose one worker evicts a guest
+// after 100 ms, and a confirm_delete task whose guest has asked its
+// question and been evicted: the task is parked until the answer.
+func parkedConfirmDelete(t *testing.T) (*cluster, *client, string, message) {
+	t.Helper()
+	c := newCluster(t)
+	c.workerWith("worker", "", "--evict-after", "100ms")
+	_, client := c.frontEnd("front end", "")
+	client.initialize("2025-11-25", elicits)
+	id := client.startTask("confirm_delete", map[string]any{"filename": "notes.txt"})
+	question := client.nextRequest("the question")
+	c.waitParked(id)
+	return c, client, id, question
 }

@@ -45,25 +45,14 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 	if len(bin) < 8 {
 		return nil, errors.New("not a WebAssembly module")
 	}
-	type section struct {
-		id         byte
-		start, end int // the whole section, header included
-		body       int // where its payload starts
+	secs, err := sections(bin)
+	if err != nil {
+		return nil, err
 	}
-	var sections []section
 	var importedGlobals, definedGlobals, importedFuncs, definedFuncs, types uint32
-	r := &reader{b: bin, off: 8}
-	for !r.done() {
-		start := r.off
-		id := r.byte()
-		size := int(r.u32())
-		if r.err != nil || size > len(bin)-r.off {
-			return nil, fmt.Errorf("section at offset %d: bad header", start)
-		}
-		s := section{id: id, start: start, body: r.off, end: r.off + size}
-		sections = append(sections, s)
-		sec := &reader{b: bin[:s.end], off: s.body}
-		switch id {
+	for _, s := range secs {
+		sec := s.reader(bin)
+		switch s.id {
 		case secImport:
 			n := sec.u32()
 			for i := uint32(0); i < n && sec.err == nil; i++ {
@@ -89,9 +78,8 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 			definedFuncs = sec.u32()
 		}
 		if sec.err != nil {
-			return nil, fmt.Errorf("section %d: %w", id, sec.err)
+			return nil, fmt.Errorf("section %d: %w", s.id, sec.err)
 		}
-		r.off = s.end
 	}
 	interrupt, countdown := importedGlobals+definedGlobals, importedGlobals+definedGlobals+1
 	visit := importedFuncs + definedFuncs // the function added at the end
@@ -132,20 +120,20 @@ func AddInterrupt(bin []byte) ([]byte, error) {
 		out = append(out, payload...)
 	}
 	appendEntries := func(s section, n uint32, entries []byte) []byte {
-		sec := &reader{b: bin[:s.end], off: s.body}
+		sec := s.reader(bin)
 		payload := uleb(nil, sec.u32()+n)
 		payload = append(payload, bin[sec.off:s.end]...)
 		return append(payload, entries...)
 	}
 	has := map[byte]bool{}
-	for _, s := range sections {
+	for _, s := range secs {
 		has[s.id] = true
 	}
 	if !has[secType] || !has[secFunction] || !has[secCode] {
 		return nil, errors.New("no functions to instrument")
 	}
 	hasGlobal, hasExport := has[secGlobal], has[secExport]
-	for _, s := range sections {
+	for _, s := range secs {
 		after := func(ids ...byte) bool {
 			for _, id := range ids {
 				if s.id == id {

@@ -109,20 +109,13 @@ func Check(bin []byte, lim Limits) (Stats, error) {
 	if string(bin[4:8]) != "\x01\x00\x00\x00" {
 		return st, errors.New("not a core WebAssembly module of binary version 1")
 	}
-	r := &reader{b: bin, off: 8}
-	for !r.done() {
-		id := r.byte()
-		size := r.u32()
-		if r.err != nil {
-			return st, r.err
-		}
-		if int(size) > len(r.b)-r.off {
-			return st, fmt.Errorf("section %d at offset %d runs past the end of the module", id, r.off)
-		}
-		sec := &reader{b: r.b[:r.off+int(size)], off: r.off}
-		r.off += int(size)
-		var err error
-		switch id {
+	secs, err := sections(bin)
+	if err != nil {
+		return st, err
+	}
+	for _, s := range secs {
+		sec := s.reader(bin)
+		switch s.id {
 		case secImport:
 			err = checkImports(sec, lim, &st)
 		case secFunction:
@@ -157,6 +150,36 @@ func Check(bin []byte, lim Limits) (Stats, error) {
 		return st, fmt.Errorf("%w: %w: does not export its linear memory", ErrRefused, ErrNoMemory)
 	}
 	return st, nil
+}
+
+// section is one section of a module: its id, where it starts (at its
+// id), where its payload starts and where it ends.
+type section struct {
+	id               byte
+	start, body, end int
+}
+
+// reader reads the section's payload.
+func (s section) reader(bin []byte) *reader { return &reader{b: bin[:s.end], off: s.body} }
+
+// sections splits a module, past its 8-byte header, into its sections.
+func sections(bin []byte) ([]section, error) {
+	var out []section
+	r := &reader{b: bin, off: 8}
+	for !r.done() {
+		start := r.off
+		id := r.byte()
+		size := r.u32()
+		if r.err != nil {
+			return nil, r.err
+		}
+		if int(size) > len(r.b)-r.off {
+			return nil, fmt.Errorf("section %d at offset %d runs past the end of the module", id, r.off)
+		}
+		out = append(out, section{id: id, start: start, body: r.off, end: r.off + int(size)})
+		r.off += int(size)
+	}
+	return out, nil
 }
 
 func refused(format string, args ...any) error {

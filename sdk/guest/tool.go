@@ -187,8 +187,10 @@ func Register[In, Out any](t Tool, handler func(c *Call, in In) (Out, error)) {
 	// The fields a call must give, derived once here rather than per call
 	// (addTool reports a type that cannot be derived).
 	var required []string
-	if s, err := newDeriver(nil).derive(inType, ""); err == nil && t.InputSchema == nil {
-		required = s.Required
+	if t.InputSchema == nil {
+		if s, err := newDeriver(nil).derive(inType, ""); err == nil {
+			required = s.Required
+		}
 	}
 	if err := addTool(t, inType, outType, func(c *Call, args []byte) abi.CallResult {
 		var in In
