@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -156,13 +154,7 @@ func TestCancelCause(t *testing.T) {
 // must end at its deadline.
 func TestSpinnerOnTheOnlyP(t *testing.T) {
 	r, _ := newRuntime(t, Options{})
-	hp := hostile.Plugin{Describe: hostile.Tool("spin"), Result: hostile.Text("unreachable")}
-	hp.Call = hp.Return(hostile.Loop)
-	path := filepath.Join(t.TempDir(), "spin.wasm")
-	if err := os.WriteFile(path, hp.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := r.Load(context.Background(), path)
+	p, err := r.Load(context.Background(), writePlugin(t, t.TempDir(), "spin.wasm", hostile.Spinner().Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,7 @@ func spinner(t *testing.T, r *rig) host.ToolEntry {
 		r.stopWorker() // the spinners end with the worker
 		rt.Close(context.Background())
 	})
-	p := hostile.Plugin{Describe: hostile.Tool("spin"), Result: hostile.Text("unreachable")}
-	p.Call = p.Return(hostile.Loop)
+	p := hostile.Spinner()
 	path := filepath.Join(t.TempDir(), "spin.wasm")
 	if err := os.WriteFile(path, p.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -110,8 +109,7 @@ func benchGreet(b *testing.B, spinners int) {
 		b.Fatal(err)
 	}
 	defer rt.Close(context.Background())
-	p := hostile.Plugin{Describe: hostile.Tool("spin"), Result: hostile.Text("unreachable")}
-	p.Call = p.Return(hostile.Loop)
+	p := hostile.Spinner()
 	path := filepath.Join(b.TempDir(), "spin.wasm")
 	os.WriteFile(path, p.Bytes(), 0o644)
 	pl, err := rt.Load(ctx, path)

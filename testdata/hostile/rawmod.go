@@ -397,6 +397,14 @@ func (p Plugin) Bytes() []byte {
 	return m.Bytes()
 }
 
+// Spinner is a plugin whose one tool, "spin", loops for ever (loop br 0,
+// no calls): only the host can end it.
+func Spinner() Plugin {
+	p := Plugin{Describe: Tool("spin"), Result: Text("unreachable")}
+	p.Call = p.Return(Loop)
+	return p
+}
+
 // Tool is a description with one tool of that name.
 func Tool(name string) string {
 	return fmt.Sprintf(`{"tools":[{"name":%q,"inputSchema":{"type":"object"}}]}`, name)
