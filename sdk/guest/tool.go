@@ -347,7 +347,7 @@ func dispatch(h host, name string, args []byte) ([]byte, error) {
 		return nil, fmt.Errorf("guest: tool %q: %w", name, errNoTool)
 	}
 	res := t.run(&Call{host: h, tool: name, deferTask: t.def.DeferTask}, args)
-	msg, err := json.Marshal(res)
+	msg, err := encodeCallResult(res)
 	if err != nil {
 		msg, _ = json.Marshal(toolError(fmt.Errorf("encoding the result: %w", err)))
 	}
@@ -364,23 +364,36 @@ func decodeArgs(args []byte, in any, required []string) error {
 	if len(args) == 0 || string(args) == "null" {
 		args = []byte("{}")
 	}
-	var present map[string]json.RawMessage
-	if err := json.Unmarshal(args, &present); err != nil {
-		return fmt.Errorf("invalid arguments: want a JSON object: %v", err)
-	}
 	if err := json.Unmarshal(args, in); err != nil {
+		var present map[string]json.RawMessage
+		if err := json.Unmarshal(args, &present); err != nil {
+			return fmt.Errorf("invalid arguments: want a JSON object: %v", err)
+		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return fmt.Errorf("invalid arguments: field %q: got a JSON %s, want %s", typeErr.Field, typeErr.Value, jsonKind(typeErr.Type))
 		}
 		return fmt.Errorf("invalid arguments: %v", err)
 	}
+	if len(required) == 0 {
+		return nil
+	}
 	// Only the top level is checked: the host validates against the schema,
-	// this is a backstop for clients that skip it.
-	for _, name := range required {
-		if _, ok := present[name]; !ok {
-			return fmt.Errorf("invalid arguments: missing required field %q", name)
+	// this is a backstop for clients that skip it. args is a JSON object
+	// now: a struct takes nothing else.
+	missing, ok := missingField(args, required)
+	if !ok {
+		var present map[string]json.RawMessage
+		_ = json.Unmarshal(args, &present)
+		for _, name := range required {
+			if _, found := present[name]; !found {
+				missing = name
+				break
+			}
 		}
+	}
+	if missing != "" {
+		return fmt.Errorf("invalid arguments: missing required field %q", missing)
 	}
 	return nil
 }
