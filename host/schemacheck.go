@@ -235,3 +235,85 @@ func validationEnded(ctx context.Context, budget time.Duration) error {
 	}
 	return ctx.Err()
 }
+
+// Keywords of a linear schema (LinearSchema): each instance value meets at
+// most one subschema per level, and no keyword costs more than a pass over
+// the value it applies to. Left out: references and combinators (one value
+// meets many subschemas), pattern and patternProperties (regular
+// expressions), uniqueItems (quadratic), and everything rarer.
+var (
+	linearSchemaValued = map[string]bool{"items": true, "additionalProperties": true, "propertyNames": true}
+	linearPlain        = map[string]bool{
+		"type": true, "required": true, "enum": true, "const": true,
+		"title": true, "description": true, "default": true, "examples": true, "$comment": true, "$schema": true,
+		"deprecated": true, "readOnly": true, "writeOnly": true, "format": true,
+		"minLength": true, "maxLength": true, "minimum": true, "maximum": true,
+		"exclusiveMinimum": true, "exclusiveMaximum": true, "multipleOf": true,
+		"minItems": true, "maxItems": true, "minProperties": true, "maxProperties": true,
+		"contentMediaType": true, "contentEncoding": true,
+	}
+)
+
+// maxLinearNodes caps the subschemas of a linear schema.
+const maxLinearNodes = 1000
+
+// LinearSchema reports whether validating an instance against the schema
+// raw costs time linear in the instance with a small constant, as
+// decoding it does: then the validation may run inline (ValidateInline)
+// rather than through Validate. Most tools' input schemas are (objects of
+// typed properties).
+func LinearSchema(raw json.RawMessage) bool {
+	var root any
+	if json.Unmarshal(raw, &root) != nil {
+		return false
+	}
+	nodes := 0
+	var linear func(v any) bool
+	linear = func(v any) bool {
+		if nodes++; nodes > maxLinearNodes {
+			return false
+		}
+		switch s := v.(type) {
+		case bool:
+			return true
+		case map[string]any:
+			for k, ch := range s {
+				switch {
+				case k == "properties":
+					props, ok := ch.(map[string]any)
+					if !ok {
+						return false
+					}
+					for _, p := range props {
+						if !linear(p) {
+							return false
+						}
+					}
+				case linearSchemaValued[k]:
+					if !linear(ch) {
+						return false
+					}
+				case !linearPlain[k]:
+					return false
+				}
+			}
+			return true
+		}
+		return false
+	}
+	return linear(root)
+}
+
+// ValidateInline runs check, the validation of an instance against a
+// schema LinearSchema accepts, on the caller's goroutine: its cost is that
+// of reading the instance, which the caller has just paid, so it needs
+// neither Validate's place nor its goroutine (whose stack grew afresh on
+// every call). A panic in the validator is returned as an error.
+func ValidateInline(check func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("validation failed: %v", p)
+		}
+	}()
+	return check()
+}

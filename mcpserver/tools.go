@@ -23,6 +23,7 @@ import (
 type servedTool struct {
 	entry  host.ToolEntry
 	schema *jsonschema.Resolved
+	linear bool            // host.LinearSchema: validated inline
 	raw    json.RawMessage // the tool as last registered, to spot changes
 }
 
@@ -143,7 +144,7 @@ func newServedTool(e host.ToolEntry, raw json.RawMessage) (*servedTool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input schema: %w", err)
 	}
-	return &servedTool{entry: e, schema: resolved, raw: raw}, nil
+	return &servedTool{entry: e, schema: resolved, linear: host.LinearSchema(e.Tool.InputSchema), raw: raw}, nil
 }
 
 func (s *Server) servedTool(name string) (*servedTool, bool) {
@@ -153,9 +154,10 @@ func (s *Server) servedTool(name string) (*servedTool, bool) {
 	return st, ok
 }
 
-// checkArgs validates arguments against the tool's input schema, under the
-// call's context and run budget (host.Validate), and returns a tool-error
-// result naming what is wrong, or nil.
+// checkArgs validates arguments against the tool's input schema, inline
+// when the schema is linear (host.LinearSchema), else under the call's
+// context and run budget (host.Validate), and returns a tool-error result
+// naming what is wrong, or nil.
 func (st *servedTool) checkArgs(ctx context.Context, budget time.Duration, args json.RawMessage) *mcp.CallToolResult {
 	var v any = map[string]any{}
 	if len(args) > 0 && string(args) != "null" {
@@ -163,7 +165,13 @@ func (st *servedTool) checkArgs(ctx context.Context, budget time.Duration, args 
 			return toolError(fmt.Sprintf("invalid arguments for tool %s: %s", st.entry.Tool.Name, clip(err.Error(), 300)))
 		}
 	}
-	err := host.Validate(ctx, budget, func() error { return st.schema.Validate(v) })
+	check := func() error { return st.schema.Validate(v) }
+	var err error
+	if st.linear && ctx.Err() == nil {
+		err = host.ValidateInline(check)
+	} else {
+		err = host.Validate(ctx, budget, check)
+	}
 	switch {
 	case err == nil:
 		return nil
