@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/wasmhost/wasmhost/internal/stack"
 )
 
 // DefaultRunBudget is the run time a call may use when Options.RunBudget
@@ -70,6 +72,7 @@ func (c *runClock) run(f func() error) error {
 	}
 	done := make(chan outcome, 1)
 	go func() {
+		stack.Reserve() // a fresh goroutine per guest run
 		var o outcome
 		defer func() {
 			if p := recover(); p != nil {

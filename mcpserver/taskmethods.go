@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/wasmhost/wasmhost/abi"
+	"github.com/wasmhost/wasmhost/internal/stack"
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
@@ -58,6 +59,7 @@ type taskRequest struct {
 func (s *Server) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	route := s.route(next)
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		stack.Reserve() // a fresh goroutine per request (go-sdk)
 		res, err := route(ctx, method, req)
 		if ss, ok := req.GetSession().(*mcp.ServerSession); ok && err == nil && s.sessionStore != nil {
 			s.keepSession(ctx, s.sessionFor(ss))

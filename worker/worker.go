@@ -19,6 +19,7 @@ import (
 
 	"github.com/wasmhost/wasmhost/elicit"
 	"github.com/wasmhost/wasmhost/host"
+	"github.com/wasmhost/wasmhost/internal/stack"
 	"github.com/wasmhost/wasmhost/tasks"
 )
 
@@ -232,6 +233,7 @@ func (w *Worker) loop(ctx context.Context, wg *sync.WaitGroup) {
 			failing = false
 		}
 		wg.Go(func() {
+			stack.Reserve() // a fresh goroutine per task
 			defer s.release()
 			defer s.leave()
 			var err error
