@@ -9,6 +9,7 @@ import (
 	"io"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -123,7 +124,7 @@ func (c *stdioConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			}
 			return nil, io.EOF
 		}
-		msg, err := jsonrpc.DecodeMessage(line)
+		msg, err := decodeMessage(line)
 		if err != nil {
 			c.replyParseError(ctx, line, err)
 			continue
@@ -211,9 +212,87 @@ func (c *stdioConn) Notify(ctx context.Context, method string, params any) error
 	return c.Write(ctx, &jsonrpc.Request{Method: method, Params: raw})
 }
 
+// decodeMessage is jsonrpc.DecodeMessage, without go-sdk's decoder for
+// the messages a server reads most, requests and notifications: that
+// decoder allocates a 32 KiB buffer per message, a third of what a plain
+// call allocated. Anything else, and anything the fast path is not sure
+// of, goes to go-sdk, so the result is always go-sdk's
+// (FuzzDecodeMessage).
+func decodeMessage(line []byte) (jsonrpc.Message, error) {
+	if req, ok := decodeRequest(line); ok {
+		return req, nil
+	}
+	return jsonrpc.DecodeMessage(line)
+}
+
+// maxMessageDepth is go-sdk's limit on how deep a message nests.
+const maxMessageDepth = 1000
+
+func decodeRequest(line []byte) (*jsonrpc.Request, bool) {
+	if !utf8.Valid(line) || nestsDeeper(line, maxMessageDepth) {
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(line, &m) != nil || m["method"] == nil {
+		return nil, false
+	}
+	for k := range m {
+		switch k {
+		case "jsonrpc", "id", "method", "params":
+		default:
+			return nil, false
+		}
+	}
+	var version, method string
+	var rawID any
+	if json.Unmarshal(m["jsonrpc"], &version) != nil || version != "2.0" ||
+		json.Unmarshal(m["method"], &method) != nil {
+		return nil, false
+	}
+	if raw, ok := m["id"]; ok && json.Unmarshal(raw, &rawID) != nil {
+		return nil, false
+	}
+	id, err := jsonrpc.MakeID(rawID)
+	if err != nil {
+		return nil, false
+	}
+	return &jsonrpc.Request{ID: id, Method: method, Params: m["params"]}, true
+}
+
+// nestsDeeper reports whether the JSON text data nests objects and arrays
+// more than max levels deep.
+func nestsDeeper(data []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, b := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			if depth++; depth > max {
+				return true
+			}
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return false
+}
+
 // liftTaskField moves params.task to params._meta[metaTaskRequest]; params
 // it cannot parse are left for go-sdk to reject.
 func liftTaskField(params json.RawMessage) json.RawMessage {
+	if !bytes.Contains(params, []byte(`"task"`)) && !bytes.Contains(params, []byte(`\u`)) {
+		return params // no task field, not even an escaped one
+	}
 	var p map[string]json.RawMessage
 	if json.Unmarshal(params, &p) != nil {
 		return params
