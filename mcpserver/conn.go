@@ -228,7 +228,10 @@ func decodeMessage(line []byte) (jsonrpc.Message, error) {
 // maxMessageDepth is go-sdk's limit on how deep a message nests.
 const maxMessageDepth = 1000
 
-func decodeRequest(line []byte) (*jsonrpc.Request, bool) {
+// decodeRequest decodes line if it is a plain request or notification:
+// only the four members a request has, a valid version, id and method,
+// nothing nested deeper than go-sdk allows. ok is false for anything else.
+func decodeRequest(line []byte) (_ *jsonrpc.Request, ok bool) {
 	if !utf8.Valid(line) || nestsDeeper(line, maxMessageDepth) {
 		return nil, false
 	}

@@ -167,7 +167,7 @@ func (st *servedTool) checkArgs(ctx context.Context, budget time.Duration, args 
 	}
 	check := func() error { return st.schema.Validate(v) }
 	var err error
-	if st.linear && ctx.Err() == nil {
+	if st.linear && ctx.Err() == nil { // a call already ended is refused by Validate
 		err = host.ValidateInline(check)
 	} else {
 		err = host.Validate(ctx, budget, check)

@@ -291,28 +291,30 @@ func (s *scanner) skipString() bool {
 }
 
 // missingField returns the first of names that is not a key of the JSON
-// object args, which encoding/json has already accepted. ok is false when
-// args holds a key this scanner does not read (the caller then asks
-// encoding/json).
-func missingField(args []byte, names []string) (missing string, ok bool) {
+// object args, which encoding/json has already accepted.
+func missingField(args []byte, names []string) (name string, missing bool) {
 	found := make([]bool, len(names))
 	s := &scanner{b: args}
 	if !s.object(func(key string) bool {
 		for i, n := range names {
-			if n == key {
-				found[i] = true
-			}
+			found[i] = found[i] || n == key
 		}
 		return s.skipValue()
 	}) {
-		return "", false
+		// A key the scanner does not read (it leaves odd escapes to
+		// encoding/json): ask encoding/json.
+		var present map[string]json.RawMessage
+		_ = json.Unmarshal(args, &present)
+		for i, n := range names {
+			_, found[i] = present[n]
+		}
 	}
 	for i, f := range found {
 		if !f {
 			return names[i], true
 		}
 	}
-	return "", true
+	return "", false
 }
 
 // encodeCallResult is json.Marshal(res), byte for byte

@@ -381,19 +381,8 @@ func decodeArgs(args []byte, in any, required []string) error {
 	// Only the top level is checked: the host validates against the schema,
 	// this is a backstop for clients that skip it. args is a JSON object
 	// now: a struct takes nothing else.
-	missing, ok := missingField(args, required)
-	if !ok {
-		var present map[string]json.RawMessage
-		_ = json.Unmarshal(args, &present)
-		for _, name := range required {
-			if _, found := present[name]; !found {
-				missing = name
-				break
-			}
-		}
-	}
-	if missing != "" {
-		return fmt.Errorf("invalid arguments: missing required field %q", missing)
+	if name, missing := missingField(args, required); missing {
+		return fmt.Errorf("invalid arguments: missing required field %q", name)
 	}
 	return nil
 }
