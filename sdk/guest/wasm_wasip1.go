@@ -24,6 +24,10 @@ var allocated [][]byte
 // host has read it (it reads it before its next call into the guest).
 var lastMessage []byte
 
+// The host snapshots the guest after init and starts every call from the
+// snapshot, so codecs every call would otherwise build are built here.
+func init() { warmElicitation() }
+
 //go:wasmexport wasmhost_abi_version
 func exportABIVersion() int32 { return abi.Version }
 
