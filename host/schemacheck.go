@@ -214,12 +214,7 @@ func Validate(ctx context.Context, budget time.Duration, check func() error) err
 	done := make(chan error, 1)
 	go func() {
 		defer func() { <-validators }()
-		defer func() {
-			if p := recover(); p != nil { // a validator bug must not end the process
-				done <- fmt.Errorf("validation failed: %v", p)
-			}
-		}()
-		done <- check()
+		done <- ValidateInline(check) // a validator bug must not end the process
 	}()
 	select {
 	case err := <-done:
@@ -304,8 +299,8 @@ func LinearSchema(raw json.RawMessage) bool {
 	return linear(root)
 }
 
-// ValidateInline runs check, the validation of an instance against a
-// schema LinearSchema accepts, on the caller's goroutine: its cost is that
+// ValidateInline runs check on the caller's goroutine. For the validation
+// of an instance against a schema LinearSchema accepts, its cost is that
 // of reading the instance, which the caller has just paid, so it needs
 // neither Validate's place nor its goroutine (whose stack grew afresh on
 // every call). A panic in the validator is returned as an error.

@@ -79,3 +79,19 @@ func TestDecodeRequestFastPath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecodeMessage compares decoding a tools/call line with go-sdk's
+// decoder and with the stdio connection's.
+func BenchmarkDecodeMessage(b *testing.B) {
+	line := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"greet","arguments":{"name":"Ada"},"_meta":{"progressToken":7}}}`)
+	for name, decode := range map[string]func([]byte) (jsonrpc.Message, error){"go-sdk": jsonrpc.DecodeMessage, "stdio": decodeMessage} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := decode(line); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

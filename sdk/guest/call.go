@@ -299,8 +299,8 @@ type (
 
 // warmElicitation fills encoding/json's caches for the types every
 // question and answer goes through, while the guest initialises: without
-// it, the first question of every call built them again (in wasm, about
-// 0.2–0.4 ms of a call's first question).
+// it, the first question of every call built them again (a call's first
+// question, answered at once by the host: median 480 -> 330 µs).
 func warmElicitation() {
 	s, _ := elicitationSchema(reflect.TypeFor[struct {
 		B bool    `json:"b"`
